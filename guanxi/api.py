@@ -1,0 +1,84 @@
+"""The REST API root: `/api/` (OpenAPI at /api/openapi.json, docs at /api/docs)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.security import APIKeyHeader, HttpBearer, django_auth
+
+from guanxi.core.actions import authenticate_token
+from guanxi.core.exceptions import NotFound
+
+
+class BearerToken(HttpBearer):
+    """`Authorization: Bearer gx_...` with a per-user API token."""
+
+    def authenticate(self, request, token):
+        user = authenticate_token(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class TokenHeader(APIKeyHeader):
+    """`X-API-Token: gx_...` for clients that cannot set Authorization."""
+
+    param_name = "X-API-Token"
+
+    def authenticate(self, request, key):
+        user = authenticate_token(key) if key else None
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="Guanxi CRM API",
+    version="1",
+    description="Customers and more. Authenticate with `Authorization: Bearer <token>` "
+    "(create a token on the API tokens page) or a logged-in session (with CSRF token).",
+    auth=[BearerToken(), TokenHeader(), django_auth],
+    urls_namespace="api",
+)
+
+
+def field_errors(exc: ValidationError) -> list[dict]:
+    if hasattr(exc, "error_dict"):
+        return [
+            {"loc": ["body", *field.split(".")], "msg": str(msg), "type": "value_error"}
+            for field, messages in exc.message_dict.items()
+            for msg in messages
+        ]
+    return [{"loc": ["body"], "msg": str(m), "type": "value_error"} for m in exc.messages]
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request, exc):
+    return api.create_response(request, {"detail": field_errors(exc)}, status=422)
+
+
+@api.exception_handler(NotFound)
+def on_not_found(request, exc):
+    return api.create_response(request, {"detail": _("Not found.")}, status=404)
+
+
+@api.exception_handler(PermissionDenied)
+def on_permission_denied(request, exc):
+    return api.create_response(request, {"detail": _("You do not have permission to do this.")}, status=403)
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request, exc):
+    return api.create_response(request, {"detail": _("The request is too large.")}, status=413)
+
+
+def register_routers() -> None:
+    from guanxi.core.api import router as core_router
+    from guanxi.customers.api import router as customers_router
+
+    api.add_router("/", core_router)
+    api.add_router("/customers", customers_router)
+
+
+register_routers()

@@ -1,0 +1,121 @@
+"""Actions on the organisation: the only code that writes users, departments, roles and tokens."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import transaction
+
+from guanxi.core import audit
+from guanxi.core.events import EventName, emit
+from guanxi.core.exceptions import require
+from guanxi.core.models import ApiToken, AuditAction, Department, Role, User
+from guanxi.core.permissions import DEFAULT_ROLES, Perm
+
+USER_AUDIT_FIELDS = ["username", "display_name", "email", "department", "manager", "role", "is_active", "mobile"]
+
+
+def ensure_default_roles() -> dict[str, Role]:
+    roles = {}
+    for code, spec in DEFAULT_ROLES.items():
+        role, _ = Role.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": str(spec["name"]),
+                "data_scope": spec["data_scope"],
+                "permissions": [str(p) for p in spec["permissions"]],
+            },
+        )
+        roles[code] = role
+    return roles
+
+
+@transaction.atomic
+def create_department(name: str, *, parent: Department | None = None, actor=None) -> Department:
+    require(actor, Perm.ORG_MANAGE)
+    dept = Department.objects.create(name=name, parent=parent)
+    dept.path = f"{parent.path if parent else '/'}{dept.pk}/"
+    dept.save(update_fields=["path"])
+    audit.record(AuditAction.CREATE, dept, actor=actor, before=None, after={"name": name, "parent": parent})
+    emit(EventName.DEPARTMENT_CREATED, dept, actor=actor)
+    return dept
+
+
+def _user_snapshot(user: User) -> dict:
+    return {f: getattr(user, f"{f}_id" if f in {"department", "manager", "role"} else f) for f in USER_AUDIT_FIELDS}
+
+
+@transaction.atomic
+def create_user(
+    username: str,
+    *,
+    password: str | None,
+    actor=None,
+    role: Role | None = None,
+    department: Department | None = None,
+    manager: User | None = None,
+    display_name: str = "",
+    email: str = "",
+    is_superuser: bool = False,
+) -> User:
+    require(actor, Perm.ORG_MANAGE)
+    user = User(
+        username=username,
+        display_name=display_name,
+        email=email,
+        role=role,
+        department=department,
+        manager=manager,
+        is_superuser=is_superuser,
+        is_staff=is_superuser,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    audit.record(AuditAction.CREATE, user, actor=actor, before=None, after=_user_snapshot(user))
+    emit(EventName.USER_CREATED, user, actor=actor)
+    return user
+
+
+@transaction.atomic
+def update_user(user: User, changes: dict, *, actor=None) -> User:
+    require(actor, Perm.ORG_MANAGE)
+    before = _user_snapshot(user)
+    for field, value in changes.items():
+        if field not in USER_AUDIT_FIELDS:
+            raise ValueError(f"not an editable user field: {field}")
+        setattr(user, field, value)
+    after = _user_snapshot(user)
+    b, a = audit.diff(before, after)
+    if not a:
+        return user
+    user.save(update_fields=[f for f in changes])
+    audit.record(AuditAction.UPDATE, user, actor=actor, before=b, after=a)
+    emit(EventName.USER_UPDATED, user, actor=actor, payload={"changed": sorted(a)})
+    return user
+
+
+def create_api_token(user: User, name: str, *, actor) -> tuple[ApiToken, str]:
+    """Create a token; returns (token, secret). The secret is shown once and never stored."""
+    if actor is not None and actor.pk != user.pk:
+        require(actor, Perm.ORG_MANAGE)
+    secret = "gx_" + secrets.token_urlsafe(32)
+    with transaction.atomic():
+        token = ApiToken.objects.create(user=user, name=name, prefix=secret[:10], key_hash=ApiToken.hash_key(secret))
+        audit.record(AuditAction.CREATE, token, actor=actor, before=None, after={"name": name, "user": user.pk})
+    return token, secret
+
+
+def authenticate_token(secret: str) -> User | None:
+    """The active user owning a valid token, or None. Records last use (at most once a minute)."""
+    from django.utils import timezone
+
+    token = ApiToken.objects.select_related("user", "user__role").filter(key_hash=ApiToken.hash_key(secret)).first()
+    if token is None or not token.is_valid or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

@@ -1,0 +1,51 @@
+"""`guanxi up`: everything a new user needs, in one command."""
+
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from guanxi.core.bootstrap import ensure_admin
+
+
+class Command(BaseCommand):
+    help = "Migrate, create an admin if none, load demo data if the database is empty, run web server + worker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("GUANXI_PORT", "8000")))
+        parser.add_argument("--host", default=os.environ.get("GUANXI_HOST", "127.0.0.1"))
+        parser.add_argument(
+            "--demo-customers", type=int, default=int(os.environ.get("GUANXI_DEMO_CUSTOMERS", "3000"))
+        )
+        parser.add_argument("--no-demo", action="store_true", help="Do not load demo data.")
+        parser.add_argument("--no-worker", action="store_true", help="Do not start the background worker.")
+        parser.add_argument("--no-serve", action="store_true", help="Set up only; do not start any server.")
+
+    def handle(self, *args, port, host, demo_customers, no_demo, no_worker, no_serve, **options):
+        from guanxi.customers.models import Customer
+
+        db = settings.DATABASES["default"]
+        self.stdout.write(f"Database: {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}")
+        call_command("migrate", interactive=False, verbosity=0)
+        username, password, created = ensure_admin()
+        if not no_demo and not Customer.objects.exists():
+            self.stdout.write(f"Loading demo data ({demo_customers} customers)…")
+            call_command("demo", customers=demo_customers)
+        line = f"Administrator: {username} / {password}" if password else f"Administrator: {username}"
+        self.stdout.write(self.style.SUCCESS(line + ("  (new)" if created else "  (initial password)")))
+        if no_serve:
+            return
+        worker = None
+        if not no_worker:
+            worker = subprocess.Popen([sys.executable, "-m", "guanxi.cli", "worker"])  # noqa: S603
+        try:
+            call_command("serve", host=host, port=port)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=15)

@@ -1,0 +1,435 @@
+"""Customer actions: the only code that writes customers and their contact points.
+
+Every action validates its input, checks permission and data scope, writes the
+rows, an audit entry and a domain event in one transaction, and does nothing
+(no audit, no event) when nothing changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from guanxi.core import audit
+from guanxi.core.events import EventName, emit
+from guanxi.core.exceptions import NotFound, require
+from guanxi.core.models import AuditAction, Tag, User
+from guanxi.core.permissions import Perm
+from guanxi.core.scopes import assignable_users
+from guanxi.customers import normalize
+from guanxi.customers.models import (
+    Channel,
+    ContactKind,
+    ContactPoint,
+    Customer,
+    CustomerKind,
+    Gender,
+    LifecycleStage,
+    Tier,
+)
+
+NAME_MAX = {CustomerKind.PERSON: 100, CustomerKind.COMPANY: 200}
+TEXT_LIMITS = {"title": 100, "industry": 50, "province": 50, "city": 50, "address": 300, "notes": 5000}
+CHOICE_FIELDS = {
+    "kind": CustomerKind,
+    "gender": Gender,
+    "source": Channel,
+    "lifecycle_stage": LifecycleStage,
+    "tier": Tier,
+}
+# Shortcut fields for the primary contact point of a kind (used by forms and the API).
+PRIMARY_CONTACT_FIELDS = {"phone": ContactKind.PHONE, "email": ContactKind.EMAIL, "wechat_id": ContactKind.WECHAT_ID}
+EDITABLE_FIELDS = {
+    "kind", "name", "company_id", "company_name", "title", "gender", "birthday", "industry", "province", "city",
+    "address", "source", "owner_id", "lifecycle_stage", "tier", "tags", "notes", "custom_fields",
+    "contact_points", *PRIMARY_CONTACT_FIELDS,
+}  # fmt: skip
+SNAPSHOT_FIELDS = [
+    "kind", "name", "company_id", "title", "gender", "birthday", "industry", "province", "city", "address",
+    "source", "owner_id", "lifecycle_stage", "tier", "notes", "custom_fields",
+]  # fmt: skip
+
+
+def _error_message(exc: normalize.NormalizationError, max_length: int | None = None) -> str:
+    messages = {
+        "empty": _("This field is required."),
+        "markup": _("Must not contain the characters < or >."),
+        "control_chars": _("Must not contain control characters."),
+        "invalid_phone": _("Enter a valid phone number, for example 138 1234 5678."),
+        "invalid_email": _("Enter a valid email address."),
+        "invalid_wechat_id": _("Enter a valid WeChat ID (6–64 letters, digits, - or _)."),
+    }
+    if exc.code == "too_long":
+        return _("Must be at most %(max)d characters.") % {"max": max_length or 0}
+    return messages.get(exc.code, _("Invalid value."))
+
+
+def normalize_contact(kind: str, value: str) -> str:
+    """Normalized form of a contact value, or NormalizationError."""
+    if kind == ContactKind.PHONE:
+        return normalize.normalize_phone(value)
+    if kind == ContactKind.EMAIL:
+        return normalize.normalize_email(value)
+    if kind in (ContactKind.WECHAT_OPENID, ContactKind.WECHAT_UNIONID, ContactKind.WECHAT_ID):
+        return normalize.normalize_wechat_id(value)
+    return normalize.clean_text(value, max_length=300)
+
+
+def display_contact(kind: str, normalized: str) -> str:
+    return normalize.format_phone_display(normalized) if kind == ContactKind.PHONE else normalized
+
+
+def clean_customer_input(data: dict[str, Any], *, actor, instance: Customer | None = None) -> dict[str, Any]:
+    """Validate and normalize customer input from any path (page, API, import). Raises ValidationError."""
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - EDITABLE_FIELDS
+    for field in sorted(unknown):
+        errors.setdefault(field, []).append(_("Unknown field."))
+    cleaned: dict[str, Any] = {}
+    creating = instance is None
+
+    for field, enum in CHOICE_FIELDS.items():
+        if field in data and data[field] is not None:
+            if data[field] not in enum.values:
+                errors.setdefault(field, []).append(
+                    _("Select a valid choice: %(choices)s.") % {"choices": ", ".join(v for v in enum.values if v)}
+                )
+            else:
+                cleaned[field] = data[field]
+    kind = cleaned.get("kind") or (instance.kind if instance else CustomerKind.PERSON)
+
+    if "name" in data or creating:
+        raw = data.get("name")
+        if not isinstance(raw, str):
+            raw = "" if raw is None else str(raw)
+        try:
+            cleaned["name"] = normalize.clean_text(raw, max_length=NAME_MAX[kind], field="name")
+        except normalize.NormalizationError as exc:
+            errors.setdefault("name", []).append(_error_message(exc, NAME_MAX[kind]))
+
+    for field, limit in TEXT_LIMITS.items():
+        if field in data:
+            raw = data[field] or ""
+            if not isinstance(raw, str):
+                errors.setdefault(field, []).append(_("Must be text."))
+                continue
+            if not raw.strip():
+                cleaned[field] = ""
+                continue
+            try:
+                if field == "notes":
+                    # Free text may hold < and >: it is always escaped on output.
+                    if len(raw) > limit:
+                        raise normalize.NormalizationError("too long", code="too_long")
+                    cleaned[field] = raw.strip()
+                else:
+                    cleaned[field] = normalize.clean_text(raw, max_length=limit, field=field)
+            except normalize.NormalizationError as exc:
+                errors.setdefault(field, []).append(_error_message(exc, limit))
+
+    if "birthday" in data:
+        value = data["birthday"]
+        if value in (None, ""):
+            cleaned["birthday"] = None
+        else:
+            try:
+                day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+                if day > timezone.localdate() or day.year < 1900:
+                    raise ValueError
+                cleaned["birthday"] = day
+            except (TypeError, ValueError):
+                errors.setdefault("birthday", []).append(_("Enter a valid date between 1900 and today."))
+
+    for field, contact_kind in PRIMARY_CONTACT_FIELDS.items():
+        if field in data:
+            raw = data[field] or ""
+            if not str(raw).strip():
+                cleaned[field] = ""
+                continue
+            try:
+                cleaned[field] = normalize_contact(contact_kind, str(raw))
+            except normalize.NormalizationError as exc:
+                errors.setdefault(field, []).append(_error_message(exc))
+
+    if data.get("contact_points") is not None:
+        points = []
+        for i, item in enumerate(data["contact_points"]):
+            if not isinstance(item, dict):
+                errors.setdefault("contact_points", []).append(_("Item %(n)d: invalid.") % {"n": i + 1})
+                continue
+            ckind = item.get("kind")
+            if ckind not in ContactKind.values:
+                errors.setdefault("contact_points", []).append(_("Item %(n)d: unknown type.") % {"n": i + 1})
+                continue
+            try:
+                norm = normalize_contact(ckind, str(item.get("value") or ""))
+            except normalize.NormalizationError as exc:
+                errors.setdefault("contact_points", []).append(
+                    _("Item %(n)d: %(error)s") % {"n": i + 1, "error": _error_message(exc, 300)}
+                )
+                continue
+            source = item.get("source") or Channel.MANUAL
+            if source not in Channel.values:
+                errors.setdefault("contact_points", []).append(_("Item %(n)d: unknown source.") % {"n": i + 1})
+                continue
+            points.append(
+                {
+                    "kind": ckind,
+                    "normalized": norm,
+                    "source": source,
+                    "source_ref": str(item.get("source_ref") or "")[:100],
+                    "verified": bool(item.get("verified")),
+                }
+            )
+        cleaned["contact_points"] = points
+
+    if "owner_id" in data:
+        owner_id = data["owner_id"]
+        if owner_id in (None, ""):
+            cleaned["owner_id"] = None
+        else:
+            owner = User.objects.filter(pk=owner_id, is_active=True).first() if str(owner_id).isdigit() else None
+            if owner is None:
+                errors.setdefault("owner_id", []).append(_("Select an active user."))
+            else:
+                cleaned["owner_id"] = owner.pk
+
+    if data.get("company_id") not in (None, ""):
+        company = (
+            Customer.objects.visible_to(actor).alive().filter(pk=data["company_id"], kind=CustomerKind.COMPANY).first()
+            if str(data["company_id"]).isdigit()
+            else None
+        )
+        if company is None or (instance is not None and company.pk == instance.pk):
+            errors.setdefault("company_id", []).append(_("Select an existing company customer."))
+        else:
+            cleaned["company_id"] = company.pk
+    elif "company_id" in data:
+        cleaned["company_id"] = None
+    if data.get("company_name"):
+        try:
+            cleaned["company_name"] = normalize.clean_text(str(data["company_name"]), max_length=200)
+        except normalize.NormalizationError as exc:
+            errors.setdefault("company_name", []).append(_error_message(exc, 200))
+    if kind == CustomerKind.COMPANY and (cleaned.get("company_id") or cleaned.get("company_name")):
+        errors.setdefault("company_id", []).append(_("A company cannot belong to another company."))
+
+    if "tags" in data:
+        tags = data["tags"] or []
+        if isinstance(tags, str):
+            tags = [t for t in (p.strip() for p in tags.replace("，", ",").split(",")) if t]
+        try:
+            cleaned["tags"] = sorted({normalize.clean_text(str(t), max_length=50) for t in tags})
+        except normalize.NormalizationError as exc:
+            errors.setdefault("tags", []).append(_error_message(exc, 50))
+
+    if "custom_fields" in data:
+        value = data["custom_fields"] or {}
+        if not isinstance(value, dict):
+            errors.setdefault("custom_fields", []).append(_("Must be an object."))
+        elif value:
+            # Definitions arrive with the custom-fields capability; until then no key is known.
+            for key in sorted(value):
+                errors.setdefault(f"custom_fields.{key}", []).append(_("Unknown custom field."))
+        else:
+            cleaned["custom_fields"] = {}
+
+    if errors:
+        raise ValidationError(errors)
+    return cleaned
+
+
+def snapshot(customer: Customer) -> dict[str, Any]:
+    data = {f: getattr(customer, f) for f in SNAPSHOT_FIELDS}
+    if customer.pk:
+        data["tags"] = sorted(customer.tags.values_list("name", flat=True))
+        data["contact_points"] = sorted(f"{k}:{v}" for k, v in customer.contact_points.values_list("kind", "normalized"))
+    else:
+        data["tags"], data["contact_points"] = [], []
+    return data
+
+
+def get_for_write(customer_id: int, *, actor) -> Customer:
+    """Lock and return a customer the actor may see, or raise NotFound (nothing is written)."""
+    customer = (
+        Customer.objects.visible_to(actor).alive().select_for_update(of=("self",)).filter(pk=customer_id).first()
+    )
+    if customer is None:
+        raise NotFound(customer_id)
+    return customer
+
+
+def _check_owner_change(actor, new_owner_id: int | None, current_owner_id: int | None) -> None:
+    if actor is None or new_owner_id == current_owner_id:
+        return
+    if new_owner_id == actor.pk and current_owner_id is None and not actor.has_perm_code(Perm.CUSTOMER_ASSIGN):
+        return  # taking an unowned record one is allowed to see
+    if not actor.has_perm_code(Perm.CUSTOMER_ASSIGN):
+        raise PermissionDenied(_("You may not assign customers to other users."))
+    if new_owner_id is not None and not assignable_users(actor).filter(pk=new_owner_id).exists():
+        raise ValidationError({"owner_id": [_("You may only assign customers to users within your data scope.")]})
+
+
+def _apply_tags(customer: Customer, names: list[str]) -> None:
+    existing = {t.name: t for t in Tag.objects.filter(name__in=names)}
+    tags = [existing.get(n) or Tag.objects.create(name=n) for n in names]
+    customer.tags.set(tags)
+
+
+def _apply_contacts(customer: Customer, cleaned: dict[str, Any], *, default_source: str) -> None:
+    if "contact_points" in cleaned:
+        wanted = {(p["kind"], p["normalized"]): p for p in cleaned["contact_points"]}
+        current = {(c.kind, c.normalized): c for c in customer.contact_points.all()}
+        for key, point in current.items():
+            if key not in wanted:
+                point.delete()
+        seen_kinds = {c.kind for c in current.values() if (c.kind, c.normalized) in wanted and c.is_primary}
+        for key, spec in wanted.items():
+            if key in current:
+                continue
+            ContactPoint.objects.create(
+                customer=customer,
+                kind=spec["kind"],
+                normalized=spec["normalized"],
+                value=display_contact(spec["kind"], spec["normalized"]),
+                source=spec["source"],
+                source_ref=spec["source_ref"],
+                verified=spec["verified"],
+                is_primary=spec["kind"] not in seen_kinds,
+            )
+            seen_kinds.add(spec["kind"])
+    for field, kind in PRIMARY_CONTACT_FIELDS.items():
+        if field not in cleaned:
+            continue
+        normalized = cleaned[field]
+        primary = customer.contact_points.filter(kind=kind, is_primary=True).first()
+        if primary and primary.normalized == normalized:
+            continue
+        if not normalized:
+            if primary:
+                primary.delete()
+            continue
+        same = customer.contact_points.filter(kind=kind, normalized=normalized).first()
+        if primary:
+            primary.delete()
+        if same:
+            same.is_primary = True
+            same.save(update_fields=["is_primary"])
+        else:
+            ContactPoint.objects.create(
+                customer=customer,
+                kind=kind,
+                normalized=normalized,
+                value=display_contact(kind, normalized),
+                source=default_source,
+                is_primary=True,
+            )
+
+
+def _company_for(name: str, *, actor, owner_id: int | None) -> Customer:
+    """The visible company customer with exactly this name, or a new one owned like the contact."""
+    key_match = Customer.objects.visible_to(actor).alive().filter(kind=CustomerKind.COMPANY, name=name).first()
+    if key_match:
+        return key_match
+    return create_customer({"kind": CustomerKind.COMPANY, "name": name, "owner_id": owner_id}, actor=actor)
+
+
+def _set_name_keys(customer: Customer) -> None:
+    customer.name_pinyin, customer.name_initials = normalize.search_keys(
+        customer.name, person=customer.kind == CustomerKind.PERSON
+    )
+
+
+@transaction.atomic
+def create_customer(data: dict[str, Any], *, actor, default_source: str = Channel.MANUAL) -> Customer:
+    require(actor, Perm.CUSTOMER_CREATE)
+    cleaned = clean_customer_input(data, actor=actor)
+    owner_id = cleaned.get("owner_id", actor.pk if actor is not None else None)
+    _check_owner_change(actor, owner_id, actor.pk if actor is not None else None)
+    company_name = cleaned.pop("company_name", None)
+    if company_name:
+        cleaned["company_id"] = _company_for(company_name, actor=actor, owner_id=owner_id).pk
+    channel = cleaned.get("source") or default_source
+    customer = Customer(
+        **{k: v for k, v in cleaned.items() if k in SNAPSHOT_FIELDS and k != "owner_id"},
+        owner_id=owner_id,
+        created_by=actor if isinstance(actor, User) else None,
+    )
+    customer.source = channel
+    _set_name_keys(customer)
+    customer.save()
+    if cleaned.get("tags"):
+        _apply_tags(customer, cleaned["tags"])
+    _apply_contacts(customer, cleaned, default_source=channel)
+    audit.record(AuditAction.CREATE, customer, actor=actor, before=None, after=snapshot(customer))
+    emit(EventName.CUSTOMER_CREATED, customer, actor=actor, payload={"owner_id": owner_id, "source": channel})
+    return customer
+
+
+@transaction.atomic
+def update_customer(customer_id: int, data: dict[str, Any], *, actor) -> Customer:
+    require(actor, Perm.CUSTOMER_CHANGE)
+    customer = get_for_write(customer_id, actor=actor)
+    cleaned = clean_customer_input(data, actor=actor, instance=customer)
+    if "owner_id" in cleaned:
+        _check_owner_change(actor, cleaned["owner_id"], customer.owner_id)
+    company_name = cleaned.pop("company_name", None)
+    if company_name:
+        cleaned["company_id"] = _company_for(company_name, actor=actor, owner_id=customer.owner_id).pk
+    before = snapshot(customer)
+    fields = [k for k in cleaned if k in SNAPSHOT_FIELDS and getattr(customer, k) != cleaned[k]]
+    for field in fields:
+        setattr(customer, field, cleaned[field])
+    if "name" in fields or "kind" in fields:
+        _set_name_keys(customer)
+        fields += ["name_pinyin", "name_initials"]
+    if fields:
+        customer.save(update_fields=[*fields, "updated_at"])
+    if "tags" in cleaned:
+        _apply_tags(customer, cleaned["tags"])
+    _apply_contacts(customer, cleaned, default_source=Channel.MANUAL)
+    b, a = audit.diff(before, snapshot(customer))
+    if not a:
+        return customer
+    if not fields:
+        Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
+    audit.record(AuditAction.UPDATE, customer, actor=actor, before=b, after=a)
+    emit(EventName.CUSTOMER_UPDATED, customer, actor=actor, payload={"changed": sorted(a)})
+    return customer
+
+
+@transaction.atomic
+def delete_customer(customer_id: int, *, actor) -> Customer:
+    """Soft delete: the record goes to the recycle bin (回收站) and can be restored."""
+    require(actor, Perm.CUSTOMER_DELETE)
+    customer = get_for_write(customer_id, actor=actor)
+    customer.deleted_at = timezone.now()
+    customer.deleted_by = actor if isinstance(actor, User) else None
+    customer.save(update_fields=["deleted_at", "deleted_by"])
+    audit.record(
+        AuditAction.DELETE, customer, actor=actor, before={"deleted_at": None}, after={"deleted_at": customer.deleted_at}
+    )
+    emit(EventName.CUSTOMER_DELETED, customer, actor=actor)
+    return customer
+
+
+@transaction.atomic
+def restore_customer(customer_id: int, *, actor) -> Customer:
+    require(actor, Perm.CUSTOMER_DELETE)
+    customer = (
+        Customer.objects.visible_to(actor).deleted().select_for_update(of=("self",)).filter(pk=customer_id).first()
+    )
+    if customer is None:
+        raise NotFound(customer_id)
+    before = {"deleted_at": customer.deleted_at}
+    customer.deleted_at = None
+    customer.deleted_by = None
+    customer.save(update_fields=["deleted_at", "deleted_by"])
+    audit.record(AuditAction.RESTORE, customer, actor=actor, before=before, after={"deleted_at": None})
+    emit(EventName.CUSTOMER_RESTORED, customer, actor=actor)
+    return customer

@@ -1,0 +1,251 @@
+"""Customer endpoints: thin callers of queries (reads) and actions (writes)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+
+from guanxi.core import audit
+from guanxi.core.exceptions import NotFound, require
+from guanxi.core.permissions import Perm
+from guanxi.customers import actions, queries
+from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, Gender, LifecycleStage, Tier
+
+router = Router(tags=["customers"])
+
+
+class ContactPointIn(Schema):
+    kind: ContactKind
+    value: str
+    source: Channel = Channel.API
+    source_ref: str = ""
+    verified: bool = False
+
+
+class CustomerIn(Schema):
+    kind: CustomerKind = CustomerKind.PERSON
+    name: str = Field(..., description="Person or company name (max 100 / 200 characters, no < or >).")
+    company_id: int | None = None
+    company_name: str | None = Field(None, description="Link to the company with this name, creating it if needed.")
+    title: str = ""
+    gender: Gender = Gender.UNKNOWN
+    birthday: dt.date | None = None
+    industry: str = ""
+    province: str = ""
+    city: str = ""
+    address: str = ""
+    source: Channel = Channel.API
+    owner_id: int | None = Field(None, description="Defaults to the caller. Others need the assign permission.")
+    lifecycle_stage: LifecycleStage = LifecycleStage.POTENTIAL
+    tier: Tier = Tier.NONE
+    tags: list[str] = []
+    notes: str = ""
+    custom_fields: dict[str, Any] = {}
+    phone: str = Field("", description="Primary phone; Chinese mobiles in any format.")
+    email: str = ""
+    wechat_id: str = ""
+    contact_points: list[ContactPointIn] = []
+
+
+class CustomerPatch(Schema):
+    kind: CustomerKind | None = None
+    name: str | None = None
+    company_id: int | None = None
+    company_name: str | None = None
+    title: str | None = None
+    gender: Gender | None = None
+    birthday: dt.date | None = None
+    industry: str | None = None
+    province: str | None = None
+    city: str | None = None
+    address: str | None = None
+    source: Channel | None = None
+    owner_id: int | None = None
+    lifecycle_stage: LifecycleStage | None = None
+    tier: Tier | None = None
+    tags: list[str] | None = None
+    notes: str | None = None
+    custom_fields: dict[str, Any] | None = None
+    phone: str | None = None
+    email: str | None = None
+    wechat_id: str | None = None
+    contact_points: list[ContactPointIn] | None = None
+
+
+class Ref(Schema):
+    id: int
+    name: str
+
+
+class ContactPointOut(Schema):
+    id: int
+    kind: str
+    value: str
+    source: str
+    verified: bool
+    is_primary: bool
+
+
+class CustomerOut(Schema):
+    id: int
+    kind: str
+    name: str
+    name_pinyin: str
+    company: Ref | None
+    title: str
+    gender: str
+    birthday: dt.date | None
+    industry: str
+    province: str
+    city: str
+    address: str
+    source: str
+    owner: Ref | None
+    lifecycle_stage: str
+    tier: str
+    tags: list[str]
+    notes: str
+    custom_fields: dict[str, Any]
+    phone: str
+    email: str
+    wechat_id: str
+    contact_points: list[ContactPointOut]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CustomerPage(Schema):
+    count: int
+    page: int
+    page_size: int
+    items: list[CustomerOut]
+
+
+class ListParams(Schema):
+    q: str = Field("", description="Name, pinyin or initials, phone (or its last digits), email, WeChat ID.")
+    kind: CustomerKind | None = None
+    owner_id: int | None = None
+    lifecycle_stage: LifecycleStage | None = None
+    tier: Tier | None = None
+    source: Channel | None = None
+    tag: str = ""
+    city: str = ""
+    page: int = Field(1, ge=1)
+    page_size: int = Field(25, ge=1, le=200)
+
+
+class HistoryOut(Schema):
+    id: int
+    created_at: dt.datetime
+    actor: str
+    action: str
+    request_id: str
+    before: dict | None
+    after: dict | None
+
+
+def customer_out(user, c: Customer) -> dict:
+    all_points = list(c.contact_points.all()) if not hasattr(c, "primary_contacts") else c.primary_contacts
+    return {
+        **{f: getattr(c, f) for f in actions.SNAPSHOT_FIELDS if f not in {"company_id", "owner_id"}},
+        "id": c.pk,
+        "name_pinyin": c.name_pinyin,
+        "company": {"id": c.company.pk, "name": c.company.name} if c.company_id else None,
+        "owner": {"id": c.owner.pk, "name": str(c.owner)} if c.owner_id else None,
+        "tags": [t.name for t in c.tags.all()],
+        "phone": queries.shown_contact(user, queries.primary_contact(c, ContactKind.PHONE)),
+        "email": queries.shown_contact(user, queries.primary_contact(c, ContactKind.EMAIL)),
+        "wechat_id": queries.shown_contact(user, queries.primary_contact(c, ContactKind.WECHAT_ID)),
+        "contact_points": [
+            {
+                "id": p.pk,
+                "kind": p.kind,
+                "value": queries.shown_contact(user, p),
+                "source": p.source,
+                "verified": p.verified,
+                "is_primary": p.is_primary,
+            }
+            for p in all_points
+        ],
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    }
+
+
+def _visible_or_404(request: HttpRequest, customer_id: int) -> Customer:
+    require(request.user, Perm.CUSTOMER_VIEW)
+    customer = queries.get_visible(request.user, customer_id)
+    if customer is None:
+        raise NotFound(customer_id)
+    return customer
+
+
+@router.get("", response=CustomerPage, summary="List and search customers (scoped to the caller)")
+def list_customers(request, params: Query[ListParams]):
+    require(request.user, Perm.CUSTOMER_VIEW)
+    filters = queries.CustomerFilters(
+        q=params.q,
+        kind=params.kind or "",
+        owner_id=params.owner_id,
+        lifecycle_stage=params.lifecycle_stage or "",
+        tier=params.tier or "",
+        source=params.source or "",
+        tag=params.tag,
+        city=params.city,
+    )
+    qs = queries.customer_list(request.user, filters)
+    start = (params.page - 1) * params.page_size
+    items = list(qs[start : start + params.page_size])
+    return {
+        "count": qs.count(),
+        "page": params.page,
+        "page_size": params.page_size,
+        "items": [customer_out(request.user, c) for c in items],
+    }
+
+
+@router.post("", response={201: CustomerOut}, summary="Create a customer")
+def create_customer(request, payload: CustomerIn):
+    data = payload.model_dump(mode="json", exclude_unset=True)
+    customer = actions.create_customer(data, actor=request.user, default_source=Channel.API)
+    return 201, customer_out(request.user, queries.get_visible(None, customer.pk))
+
+
+@router.get("/{int:customer_id}", response=CustomerOut, summary="One customer")
+def get_customer(request, customer_id: int):
+    return customer_out(request.user, _visible_or_404(request, customer_id))
+
+
+@router.patch("/{int:customer_id}", response=CustomerOut, summary="Change some fields of a customer")
+def update_customer(request, customer_id: int, payload: CustomerPatch):
+    data = payload.model_dump(mode="json", exclude_unset=True)
+    actions.update_customer(customer_id, data, actor=request.user)
+    return customer_out(request.user, _visible_or_404(request, customer_id))
+
+
+@router.delete("/{int:customer_id}", response={204: None}, summary="Move a customer to the recycle bin")
+def delete_customer(request, customer_id: int):
+    actions.delete_customer(customer_id, actor=request.user)
+    return 204, None
+
+
+@router.get("/{int:customer_id}/history", response=list[HistoryOut], summary="Change history of a customer")
+def customer_history(request, customer_id: int):
+    customer = _visible_or_404(request, customer_id)
+    entries = audit.history_for(customer)[: settings.GUANXI_PAGE_SIZE * 4]
+    return [
+        {
+            "id": e.pk,
+            "created_at": e.created_at,
+            "actor": e.actor_label,
+            "action": e.action,
+            "request_id": e.request_id,
+            "before": e.before,
+            "after": e.after,
+        }
+        for e in entries
+    ]

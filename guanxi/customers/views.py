@@ -1,0 +1,190 @@
+"""Customer pages: thin callers of queries (reads) and actions (writes)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Sum
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from guanxi.core import audit
+from guanxi.core.exceptions import NotFound, require
+from guanxi.core.models import User
+from guanxi.core.permissions import Perm
+from guanxi.customers import actions, queries
+from guanxi.customers.forms import CustomerForm
+from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, LifecycleStage, Tier
+
+TABS = [
+    ("timeline", _("Timeline")),
+    ("deals", _("Deals")),
+    ("tickets", _("Tickets")),
+    ("orders", _("Orders")),
+    ("history", _("Change history")),
+]
+
+
+def _visible_or_404(request, pk: int) -> Customer:
+    require(request.user, Perm.CUSTOMER_VIEW)
+    customer = queries.get_visible(request.user, pk)
+    if customer is None:
+        raise Http404
+    return customer
+
+
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+@login_required
+def customer_list(request):
+    require(request.user, Perm.CUSTOMER_VIEW)
+    g = request.GET
+    filters = queries.CustomerFilters(
+        q=g.get("q", "")[:100],
+        kind=g.get("kind", "") if g.get("kind") in CustomerKind.values else "",
+        owner_id=_int_or_none(g.get("owner")),
+        lifecycle_stage=g.get("stage", "") if g.get("stage") in LifecycleStage.values else "",
+        tier=g.get("tier", "") if g.get("tier") in Tier.values else "",
+        source=g.get("source", "") if g.get("source") in Channel.values else "",
+        tag=g.get("tag", "")[:50],
+        unowned=g.get("unowned") == "1",
+    )
+    paginator = Paginator(queries.customer_list(request.user, filters), settings.GUANXI_PAGE_SIZE)
+    page = paginator.get_page(g.get("page"))
+    rows = [
+        {
+            "customer": c,
+            "phone": queries.shown_contact(request.user, queries.primary_contact(c, ContactKind.PHONE)),
+        }
+        for c in page.object_list
+    ]
+    query = g.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "rows": rows,
+        "filters": filters,
+        "querystring": query.urlencode(),
+        "kinds": CustomerKind.choices,
+        "stages": LifecycleStage.choices,
+        "tiers": [t for t in Tier.choices if t[0]],
+        "sources": Channel.choices,
+        "owners": User.objects.filter(is_active=True, owned_customers__isnull=False).distinct()
+        if request.user.data_scope != "own"
+        else [],
+        "can_create": request.user.has_perm_code(Perm.CUSTOMER_CREATE),
+    }
+    template = "customers/_list_results.html" if request.htmx and request.htmx.target == "results" else None
+    return render(request, template or "customers/list.html", context)
+
+
+@login_required
+def customer_detail(request, pk: int):
+    customer = _visible_or_404(request, pk)
+    tab = request.GET.get("tab", "timeline")
+    if tab not in dict(TABS):
+        tab = "timeline"
+    points = [
+        {"point": p, "shown": queries.shown_contact(request.user, p)} for p in customer.contact_points.all()
+    ]
+    context = {
+        "customer": customer,
+        "contacts": points,
+        "tabs": TABS,
+        "tab": tab,
+        "company_contacts": customer.contacts.visible_to(request.user).alive()[:20]
+        if customer.kind == CustomerKind.COMPANY
+        else [],
+        "can_edit": request.user.has_perm_code(Perm.CUSTOMER_CHANGE),
+        "can_delete": request.user.has_perm_code(Perm.CUSTOMER_DELETE),
+        **_tab_context(request, customer, tab),
+    }
+    return render(request, "customers/detail.html", context)
+
+
+def _tab_context(request, customer: Customer, tab: str) -> dict:
+    context: dict = {"tab": tab}
+    if tab in ("timeline", "orders"):
+        orders = customer.orders.order_by("-ordered_at")
+        context["order_stats"] = orders.aggregate(count=Count("id"), total=Sum("amount"), last=Max("ordered_at"))
+        context["orders"] = orders[:50]
+    if tab in ("timeline", "history"):
+        context["history"] = audit.history_for(customer)[:50]
+    if tab == "timeline":
+        items = [{"at": o.ordered_at, "kind": "order", "obj": o} for o in context["orders"]]
+        items += [{"at": e.created_at, "kind": "change", "obj": e} for e in context["history"]]
+        context["timeline"] = sorted(items, key=lambda i: i["at"], reverse=True)[:50]
+    return context
+
+
+@login_required
+def customer_tab(request, pk: int, tab: str):
+    customer = _visible_or_404(request, pk)
+    if tab not in dict(TABS):
+        raise Http404
+    return render(request, "customers/_tab.html", {"customer": customer, **_tab_context(request, customer, tab)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_create(request):
+    require(request.user, Perm.CUSTOMER_CREATE)
+    form = CustomerForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            customer = actions.create_customer(form.to_action_data(), actor=request.user)
+        except ValidationError as exc:
+            form.add_action_errors(exc)
+        else:
+            messages.success(request, _("Customer created."))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(request, "customers/form.html", {"form": form, "customer": None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_edit(request, pk: int):
+    customer = _visible_or_404(request, pk)
+    require(request.user, Perm.CUSTOMER_CHANGE)
+    initial = {
+        **{f: getattr(customer, f) for f in actions.SNAPSHOT_FIELDS if f not in {"company_id", "owner_id"}},
+        "company_name": customer.company.name if customer.company_id else "",
+        "owner": customer.owner_id,
+        "tags": ", ".join(t.name for t in customer.tags.all()),
+        "phone": getattr(queries.primary_contact(customer, ContactKind.PHONE), "value", ""),
+        "email": getattr(queries.primary_contact(customer, ContactKind.EMAIL), "value", ""),
+        "wechat_id": getattr(queries.primary_contact(customer, ContactKind.WECHAT_ID), "value", ""),
+    }
+    form = CustomerForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.to_action_data().items() if k in form.changed_data or k == "owner_id"}
+        if "owner" not in form.changed_data:
+            data.pop("owner_id", None)
+        try:
+            actions.update_customer(customer.pk, data, actor=request.user)
+        except ValidationError as exc:
+            form.add_action_errors(exc)
+        except NotFound:
+            raise Http404
+        else:
+            messages.success(request, _("Customer saved."))
+            return redirect("customers:detail", pk=customer.pk)
+    return render(request, "customers/form.html", {"form": form, "customer": customer})
+
+
+@login_required
+@require_POST
+def customer_delete(request, pk: int):
+    try:
+        actions.delete_customer(pk, actor=request.user)
+    except NotFound:
+        raise Http404
+    messages.success(request, _("Customer moved to the recycle bin."))
+    return redirect("customers:list")

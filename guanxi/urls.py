@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from guanxi.api import api
+from guanxi.web import views as web_views
+
+urlpatterns = [
+    path("", web_views.home, name="home"),
+    path("today/", web_views.today, name="today"),
+    path("accounts/", include("guanxi.web.auth_urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("customers/", include("guanxi.customers.urls")),
+    path("settings/tokens/", web_views.api_tokens, name="api_tokens"),
+    path("api/", api.urls),
+    path("admin/", admin.site.urls),
+    path("healthz", web_views.healthz, name="healthz"),
+]
+
+handler400 = "guanxi.web.views.bad_request"
+handler403 = "guanxi.web.views.permission_denied"
+handler404 = "guanxi.web.views.page_not_found"
+handler500 = "guanxi.web.views.server_error"

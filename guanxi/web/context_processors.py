@@ -1,0 +1,18 @@
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+NAV = [
+    ("today", _("Today")),
+    ("customers:list", _("Customers")),
+]
+
+
+def navigation(request):
+    if not getattr(request, "user", None) or not request.user.is_authenticated:
+        return {}
+    current = request.resolver_match.view_name if request.resolver_match else ""
+    items = [
+        {"url": reverse(name), "label": label, "active": current.split(":")[0] == name.split(":")[0]}
+        for name, label in NAV
+    ]
+    return {"nav_items": items}
