@@ -12,7 +12,16 @@ from guanxi.core.exceptions import require
 from guanxi.core.models import ApiToken, AuditAction, Department, Role, User
 from guanxi.core.permissions import DEFAULT_ROLES, Perm
 
-USER_AUDIT_FIELDS = ["username", "display_name", "email", "department", "manager", "role", "is_active", "mobile"]
+USER_AUDIT_FIELDS = [
+    "username",
+    "display_name",
+    "email",
+    "department",
+    "manager",
+    "role",
+    "is_active",
+    "mobile",
+]
 
 
 def ensure_default_roles() -> dict[str, Role]:
@@ -42,7 +51,10 @@ def create_department(name: str, *, parent: Department | None = None, actor=None
 
 
 def _user_snapshot(user: User) -> dict:
-    return {f: getattr(user, f"{f}_id" if f in {"department", "manager", "role"} else f) for f in USER_AUDIT_FIELDS}
+    return {
+        f: getattr(user, f"{f}_id" if f in {"department", "manager", "role"} else f)
+        for f in USER_AUDIT_FIELDS
+    }
 
 
 @transaction.atomic
@@ -103,8 +115,12 @@ def create_api_token(user: User, name: str, *, actor) -> tuple[ApiToken, str]:
         require(actor, Perm.ORG_MANAGE)
     secret = "gx_" + secrets.token_urlsafe(32)
     with transaction.atomic():
-        token = ApiToken.objects.create(user=user, name=name, prefix=secret[:10], key_hash=ApiToken.hash_key(secret))
-        audit.record(AuditAction.CREATE, token, actor=actor, before=None, after={"name": name, "user": user.pk})
+        token = ApiToken.objects.create(
+            user=user, name=name, prefix=secret[:10], key_hash=ApiToken.hash_key(secret)
+        )
+        audit.record(
+            AuditAction.CREATE, token, actor=actor, before=None, after={"name": name, "user": user.pk}
+        )
     return token, secret
 
 
@@ -112,7 +128,11 @@ def authenticate_token(secret: str) -> User | None:
     """The active user owning a valid token, or None. Records last use (at most once a minute)."""
     from django.utils import timezone
 
-    token = ApiToken.objects.select_related("user", "user__role").filter(key_hash=ApiToken.hash_key(secret)).first()
+    token = (
+        ApiToken.objects.select_related("user", "user__role")
+        .filter(key_hash=ApiToken.hash_key(secret))
+        .first()
+    )
     if token is None or not token.is_valid or not token.user.is_active:
         return None
     now = timezone.now()

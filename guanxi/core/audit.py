@@ -38,7 +38,9 @@ def json_value(value: Any) -> Any:
     return value
 
 
-def record(action: AuditAction, obj: models.Model, *, actor, before: dict | None, after: dict | None) -> AuditEntry:
+def record(
+    action: AuditAction, obj: models.Model, *, actor, before: dict | None, after: dict | None
+) -> AuditEntry:
     return AuditEntry.objects.create(
         actor=actor if isinstance(actor, models.Model) else None,
         actor_label=actor_label(actor),

@@ -7,7 +7,9 @@ import uuid
 from contextlib import contextmanager
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("guanxi_request_id", default=None)
-_causation_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("guanxi_causation_id", default=None)
+_causation_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "guanxi_causation_id", default=None
+)
 
 
 def new_request_id() -> str:

@@ -51,7 +51,9 @@ def subscribe(*names: str):
     return decorator
 
 
-def emit(name: str, obj: models.Model | None = None, *, actor=None, payload: dict | None = None) -> Event | None:
+def emit(
+    name: str, obj: models.Model | None = None, *, actor=None, payload: dict | None = None
+) -> Event | None:
     causation_id = current_causation_id()
     depth = 0
     if causation_id is not None:
@@ -62,7 +64,9 @@ def emit(name: str, obj: models.Model | None = None, *, actor=None, payload: dic
             return None
     event = Event.objects.create(
         name=name,
-        content_type=ContentType.objects.get_for_model(obj, for_concrete_model=True) if obj is not None else None,
+        content_type=ContentType.objects.get_for_model(obj, for_concrete_model=True)
+        if obj is not None
+        else None,
         object_id=obj.pk if obj is not None else None,
         payload=json_value(payload or {}),
         actor=actor if isinstance(actor, models.Model) else None,

@@ -18,7 +18,11 @@ class Department(models.Model):
 
     name = models.CharField(_("name"), max_length=100)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent department"), null=True, blank=True, on_delete=models.PROTECT,
+        "self",
+        verbose_name=_("parent department"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="children",
     )
     path = models.CharField(max_length=255, db_index=True, editable=False, default="")
@@ -40,7 +44,9 @@ class Department(models.Model):
 class Role(models.Model):
     code = models.SlugField(_("code"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=100)
-    data_scope = models.CharField(_("data scope"), max_length=20, choices=DataScope.choices, default=DataScope.OWN)
+    data_scope = models.CharField(
+        _("data scope"), max_length=20, choices=DataScope.choices, default=DataScope.OWN
+    )
     permissions = models.JSONField(_("permissions"), default=list, blank=True)
 
     class Meta:
@@ -55,11 +61,19 @@ class Role(models.Model):
 class User(AbstractUser):
     display_name = models.CharField(_("display name"), max_length=100, blank=True)
     department = models.ForeignKey(
-        Department, verbose_name=_("department"), null=True, blank=True, on_delete=models.PROTECT,
+        Department,
+        verbose_name=_("department"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="members",
     )
     manager = models.ForeignKey(
-        "self", verbose_name=_("manager"), null=True, blank=True, on_delete=models.SET_NULL,
+        "self",
+        verbose_name=_("manager"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="direct_reports",
     )
     role = models.ForeignKey(Role, verbose_name=_("role"), null=True, blank=True, on_delete=models.PROTECT)
@@ -142,7 +156,9 @@ class Event(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now)
     name = models.CharField(max_length=100, db_index=True)
-    content_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    content_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     object_id = models.BigIntegerField(null=True, blank=True)
     payload = models.JSONField(default=dict)
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -156,7 +172,9 @@ class Event(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(
-                fields=["created_at"], name="event_unprocessed_idx", condition=models.Q(processed_at__isnull=True)
+                fields=["created_at"],
+                name="event_unprocessed_idx",
+                condition=models.Q(processed_at__isnull=True),
             )
         ]
 

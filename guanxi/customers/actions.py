@@ -43,7 +43,11 @@ CHOICE_FIELDS = {
     "tier": Tier,
 }
 # Shortcut fields for the primary contact point of a kind (used by forms and the API).
-PRIMARY_CONTACT_FIELDS = {"phone": ContactKind.PHONE, "email": ContactKind.EMAIL, "wechat_id": ContactKind.WECHAT_ID}
+PRIMARY_CONTACT_FIELDS = {
+    "phone": ContactKind.PHONE,
+    "email": ContactKind.EMAIL,
+    "wechat_id": ContactKind.WECHAT_ID,
+}
 EDITABLE_FIELDS = {
     "kind", "name", "company_id", "company_name", "title", "gender", "birthday", "industry", "province", "city",
     "address", "source", "owner_id", "lifecycle_stage", "tier", "tags", "notes", "custom_fields",
@@ -97,7 +101,8 @@ def clean_customer_input(data: dict[str, Any], *, actor, instance: Customer | No
         if field in data and data[field] is not None:
             if data[field] not in enum.values:
                 errors.setdefault(field, []).append(
-                    _("Select a valid choice: %(choices)s.") % {"choices": ", ".join(v for v in enum.values if v)}
+                    _("Select a valid choice: %(choices)s.")
+                    % {"choices": ", ".join(v for v in enum.values if v)}
                 )
             else:
                 cleaned[field] = data[field]
@@ -175,7 +180,9 @@ def clean_customer_input(data: dict[str, Any], *, actor, instance: Customer | No
                 continue
             source = item.get("source") or Channel.MANUAL
             if source not in Channel.values:
-                errors.setdefault("contact_points", []).append(_("Item %(n)d: unknown source.") % {"n": i + 1})
+                errors.setdefault("contact_points", []).append(
+                    _("Item %(n)d: unknown source.") % {"n": i + 1}
+                )
                 continue
             points.append(
                 {
@@ -193,7 +200,9 @@ def clean_customer_input(data: dict[str, Any], *, actor, instance: Customer | No
         if owner_id in (None, ""):
             cleaned["owner_id"] = None
         else:
-            owner = User.objects.filter(pk=owner_id, is_active=True).first() if str(owner_id).isdigit() else None
+            owner = (
+                User.objects.filter(pk=owner_id, is_active=True).first() if str(owner_id).isdigit() else None
+            )
             if owner is None:
                 errors.setdefault("owner_id", []).append(_("Select an active user."))
             else:
@@ -201,7 +210,10 @@ def clean_customer_input(data: dict[str, Any], *, actor, instance: Customer | No
 
     if data.get("company_id") not in (None, ""):
         company = (
-            Customer.objects.visible_to(actor).alive().filter(pk=data["company_id"], kind=CustomerKind.COMPANY).first()
+            Customer.objects.visible_to(actor)
+            .alive()
+            .filter(pk=data["company_id"], kind=CustomerKind.COMPANY)
+            .first()
             if str(data["company_id"]).isdigit()
             else None
         )
@@ -248,7 +260,9 @@ def snapshot(customer: Customer) -> dict[str, Any]:
     data = {f: getattr(customer, f) for f in SNAPSHOT_FIELDS}
     if customer.pk:
         data["tags"] = sorted(customer.tags.values_list("name", flat=True))
-        data["contact_points"] = sorted(f"{k}:{v}" for k, v in customer.contact_points.values_list("kind", "normalized"))
+        data["contact_points"] = sorted(
+            f"{k}:{v}" for k, v in customer.contact_points.values_list("kind", "normalized")
+        )
     else:
         data["tags"], data["contact_points"] = [], []
     return data
@@ -257,7 +271,11 @@ def snapshot(customer: Customer) -> dict[str, Any]:
 def get_for_write(customer_id: int, *, actor) -> Customer:
     """Lock and return a customer the actor may see, or raise NotFound (nothing is written)."""
     customer = (
-        Customer.objects.visible_to(actor).alive().select_for_update(of=("self",)).filter(pk=customer_id).first()
+        Customer.objects.visible_to(actor)
+        .alive()
+        .select_for_update(of=("self",))
+        .filter(pk=customer_id)
+        .first()
     )
     if customer is None:
         raise NotFound(customer_id)
@@ -267,12 +285,18 @@ def get_for_write(customer_id: int, *, actor) -> Customer:
 def _check_owner_change(actor, new_owner_id: int | None, current_owner_id: int | None) -> None:
     if actor is None or new_owner_id == current_owner_id:
         return
-    if new_owner_id == actor.pk and current_owner_id is None and not actor.has_perm_code(Perm.CUSTOMER_ASSIGN):
+    if (
+        new_owner_id == actor.pk
+        and current_owner_id is None
+        and not actor.has_perm_code(Perm.CUSTOMER_ASSIGN)
+    ):
         return  # taking an unowned record one is allowed to see
     if not actor.has_perm_code(Perm.CUSTOMER_ASSIGN):
         raise PermissionDenied(_("You may not assign customers to other users."))
     if new_owner_id is not None and not assignable_users(actor).filter(pk=new_owner_id).exists():
-        raise ValidationError({"owner_id": [_("You may only assign customers to users within your data scope.")]})
+        raise ValidationError(
+            {"owner_id": [_("You may only assign customers to users within your data scope.")]}
+        )
 
 
 def _apply_tags(customer: Customer, names: list[str]) -> None:
@@ -333,7 +357,9 @@ def _apply_contacts(customer: Customer, cleaned: dict[str, Any], *, default_sour
 
 def _company_for(name: str, *, actor, owner_id: int | None) -> Customer:
     """The visible company customer with exactly this name, or a new one owned like the contact."""
-    key_match = Customer.objects.visible_to(actor).alive().filter(kind=CustomerKind.COMPANY, name=name).first()
+    key_match = (
+        Customer.objects.visible_to(actor).alive().filter(kind=CustomerKind.COMPANY, name=name).first()
+    )
     if key_match:
         return key_match
     return create_customer({"kind": CustomerKind.COMPANY, "name": name, "owner_id": owner_id}, actor=actor)
@@ -412,7 +438,11 @@ def delete_customer(customer_id: int, *, actor) -> Customer:
     customer.deleted_by = actor if isinstance(actor, User) else None
     customer.save(update_fields=["deleted_at", "deleted_by"])
     audit.record(
-        AuditAction.DELETE, customer, actor=actor, before={"deleted_at": None}, after={"deleted_at": customer.deleted_at}
+        AuditAction.DELETE,
+        customer,
+        actor=actor,
+        before={"deleted_at": None},
+        after={"deleted_at": customer.deleted_at},
     )
     emit(EventName.CUSTOMER_DELETED, customer, actor=actor)
     return customer
@@ -422,7 +452,11 @@ def delete_customer(customer_id: int, *, actor) -> Customer:
 def restore_customer(customer_id: int, *, actor) -> Customer:
     require(actor, Perm.CUSTOMER_DELETE)
     customer = (
-        Customer.objects.visible_to(actor).deleted().select_for_update(of=("self",)).filter(pk=customer_id).first()
+        Customer.objects.visible_to(actor)
+        .deleted()
+        .select_for_update(of=("self",))
+        .filter(pk=customer_id)
+        .first()
     )
     if customer is None:
         raise NotFound(customer_id)

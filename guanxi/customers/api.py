@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from guanxi.core import audit
 from guanxi.core.exceptions import NotFound, require
@@ -30,7 +30,9 @@ class CustomerIn(Schema):
     kind: CustomerKind = CustomerKind.PERSON
     name: str = Field(..., description="Person or company name (max 100 / 200 characters, no < or >).")
     company_id: int | None = None
-    company_name: str | None = Field(None, description="Link to the company with this name, creating it if needed.")
+    company_name: str | None = Field(
+        None, description="Link to the company with this name, creating it if needed."
+    )
     title: str = ""
     gender: Gender = Gender.UNKNOWN
     birthday: dt.date | None = None
@@ -39,7 +41,9 @@ class CustomerIn(Schema):
     city: str = ""
     address: str = ""
     source: Channel = Channel.API
-    owner_id: int | None = Field(None, description="Defaults to the caller. Others need the assign permission.")
+    owner_id: int | None = Field(
+        None, description="Defaults to the caller. Others need the assign permission."
+    )
     lifecycle_stage: LifecycleStage = LifecycleStage.POTENTIAL
     tier: Tier = Tier.NONE
     tags: list[str] = []
@@ -157,14 +161,14 @@ def customer_out(user, c: Customer) -> dict:
         "company": {"id": c.company.pk, "name": c.company.name} if c.company_id else None,
         "owner": {"id": c.owner.pk, "name": str(c.owner)} if c.owner_id else None,
         "tags": [t.name for t in c.tags.all()],
-        "phone": queries.shown_contact(user, queries.primary_contact(c, ContactKind.PHONE)),
-        "email": queries.shown_contact(user, queries.primary_contact(c, ContactKind.EMAIL)),
-        "wechat_id": queries.shown_contact(user, queries.primary_contact(c, ContactKind.WECHAT_ID)),
+        "phone": queries.shown_contact(user, c, queries.primary_contact(c, ContactKind.PHONE)),
+        "email": queries.shown_contact(user, c, queries.primary_contact(c, ContactKind.EMAIL)),
+        "wechat_id": queries.shown_contact(user, c, queries.primary_contact(c, ContactKind.WECHAT_ID)),
         "contact_points": [
             {
                 "id": p.pk,
                 "kind": p.kind,
-                "value": queries.shown_contact(user, p),
+                "value": queries.shown_contact(user, c, p),
                 "source": p.source,
                 "verified": p.verified,
                 "is_primary": p.is_primary,
@@ -212,7 +216,7 @@ def list_customers(request, params: Query[ListParams]):
 def create_customer(request, payload: CustomerIn):
     data = payload.model_dump(mode="json", exclude_unset=True)
     customer = actions.create_customer(data, actor=request.user, default_source=Channel.API)
-    return 201, customer_out(request.user, queries.get_visible(None, customer.pk))
+    return Status(201, customer_out(request.user, queries.get_visible(None, customer.pk)))
 
 
 @router.get("/{int:customer_id}", response=CustomerOut, summary="One customer")
@@ -230,7 +234,7 @@ def update_customer(request, customer_id: int, payload: CustomerPatch):
 @router.delete("/{int:customer_id}", response={204: None}, summary="Move a customer to the recycle bin")
 def delete_customer(request, customer_id: int):
     actions.delete_customer(customer_id, actor=request.user)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/{int:customer_id}/history", response=list[HistoryOut], summary="Change history of a customer")

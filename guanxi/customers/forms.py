@@ -20,18 +20,34 @@ class CustomerForm(forms.Form):
         help_text=_("An existing company with this name is linked; otherwise one is created."),
         widget=forms.TextInput(attrs={"maxlength": 200}),
     )
-    title = forms.CharField(label=_("Job title"), required=False, widget=forms.TextInput(attrs={"maxlength": 100}))
-    phone = forms.CharField(
-        label=_("Mobile / phone"), required=False, widget=forms.TextInput(attrs={"maxlength": 40, "inputmode": "tel"})
+    title = forms.CharField(
+        label=_("Job title"), required=False, widget=forms.TextInput(attrs={"maxlength": 100})
     )
-    email = forms.CharField(label=_("Email"), required=False, widget=forms.TextInput(attrs={"maxlength": 254}))
-    wechat_id = forms.CharField(label=_("WeChat ID"), required=False, widget=forms.TextInput(attrs={"maxlength": 64}))
+    phone = forms.CharField(
+        label=_("Mobile / phone"),
+        required=False,
+        widget=forms.TextInput(attrs={"maxlength": 40, "inputmode": "tel"}),
+    )
+    email = forms.CharField(
+        label=_("Email"), required=False, widget=forms.TextInput(attrs={"maxlength": 254})
+    )
+    wechat_id = forms.CharField(
+        label=_("WeChat ID"), required=False, widget=forms.TextInput(attrs={"maxlength": 64})
+    )
     gender = forms.ChoiceField(label=_("Gender"), choices=Gender.choices, required=False)
-    birthday = forms.DateField(label=_("Birthday"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    industry = forms.CharField(label=_("Industry"), required=False, widget=forms.TextInput(attrs={"maxlength": 50}))
-    province = forms.CharField(label=_("Province"), required=False, widget=forms.TextInput(attrs={"maxlength": 50}))
+    birthday = forms.DateField(
+        label=_("Birthday"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    industry = forms.CharField(
+        label=_("Industry"), required=False, widget=forms.TextInput(attrs={"maxlength": 50})
+    )
+    province = forms.CharField(
+        label=_("Province"), required=False, widget=forms.TextInput(attrs={"maxlength": 50})
+    )
     city = forms.CharField(label=_("City"), required=False, widget=forms.TextInput(attrs={"maxlength": 50}))
-    address = forms.CharField(label=_("Address"), required=False, widget=forms.TextInput(attrs={"maxlength": 300}))
+    address = forms.CharField(
+        label=_("Address"), required=False, widget=forms.TextInput(attrs={"maxlength": 300})
+    )
     source = forms.ChoiceField(label=_("Source"), choices=Channel.choices, initial=Channel.MANUAL)
     owner = forms.ModelChoiceField(label=_("Owner"), queryset=assignable_users(None).none(), required=False)
     lifecycle_stage = forms.ChoiceField(
@@ -41,7 +57,9 @@ class CustomerForm(forms.Form):
     tags = forms.CharField(
         label=_("Tags"), required=False, help_text=_("Separate tags with commas."), widget=forms.TextInput()
     )
-    notes = forms.CharField(label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000}))
+    notes = forms.CharField(
+        label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000})
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)

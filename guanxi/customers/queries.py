@@ -124,14 +124,15 @@ def primary_contact(customer: Customer, kind: str) -> ContactPoint | None:
     return next((c for c in points if c.kind == kind), None)
 
 
-def can_see_sensitive(user) -> bool:
-    return user is None or user.has_perm_code(Perm.CUSTOMER_VIEW_SENSITIVE)
+def can_see_sensitive(user, customer: Customer) -> bool:
+    """Full phone numbers: for the customer's owner and holders of the sensitive-data permission."""
+    return user is None or customer.owner_id == user.pk or user.has_perm_code(Perm.CUSTOMER_VIEW_SENSITIVE)
 
 
-def shown_contact(user, point: ContactPoint | None) -> str:
-    """The value a user may see: phones are masked (138****5678) without the sensitive-data permission."""
+def shown_contact(user, customer: Customer, point: ContactPoint | None) -> str:
+    """The value a user may see: phones are masked (138****5678) for those not entitled."""
     if point is None:
         return ""
-    if point.kind == ContactKind.PHONE and not can_see_sensitive(user):
+    if point.kind == ContactKind.PHONE and not can_see_sensitive(user, customer):
         return normalize.mask_phone(point.normalized)
     return point.value

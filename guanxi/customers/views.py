@@ -61,7 +61,7 @@ def customer_list(request):
     rows = [
         {
             "customer": c,
-            "phone": queries.shown_contact(request.user, queries.primary_contact(c, ContactKind.PHONE)),
+            "phone": queries.shown_contact(request.user, c, queries.primary_contact(c, ContactKind.PHONE)),
         }
         for c in page.object_list
     ]
@@ -92,7 +92,8 @@ def customer_detail(request, pk: int):
     if tab not in dict(TABS):
         tab = "timeline"
     points = [
-        {"point": p, "shown": queries.shown_contact(request.user, p)} for p in customer.contact_points.all()
+        {"point": p, "shown": queries.shown_contact(request.user, customer, p)}
+        for p in customer.contact_points.all()
     ]
     context = {
         "customer": customer,
@@ -113,7 +114,9 @@ def _tab_context(request, customer: Customer, tab: str) -> dict:
     context: dict = {"tab": tab}
     if tab in ("timeline", "orders"):
         orders = customer.orders.order_by("-ordered_at")
-        context["order_stats"] = orders.aggregate(count=Count("id"), total=Sum("amount"), last=Max("ordered_at"))
+        context["order_stats"] = orders.aggregate(
+            count=Count("id"), total=Sum("amount"), last=Max("ordered_at")
+        )
         context["orders"] = orders[:50]
     if tab in ("timeline", "history"):
         context["history"] = audit.history_for(customer)[:50]
@@ -129,14 +132,16 @@ def customer_tab(request, pk: int, tab: str):
     customer = _visible_or_404(request, pk)
     if tab not in dict(TABS):
         raise Http404
-    return render(request, "customers/_tab.html", {"customer": customer, **_tab_context(request, customer, tab)})
+    return render(
+        request, "customers/_tab.html", {"customer": customer, **_tab_context(request, customer, tab)}
+    )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def customer_create(request):
     require(request.user, Perm.CUSTOMER_CREATE)
-    form = CustomerForm(request.POST or None, user=request.user)
+    form = CustomerForm(request.POST or None, user=request.user, initial={"owner": request.user.pk})
     if request.method == "POST" and form.is_valid():
         try:
             customer = actions.create_customer(form.to_action_data(), actor=request.user)

@@ -30,7 +30,9 @@ def today(request):
     user = request.user
     mine = Customer.objects.visible_to(user).alive().filter(owner=user)
     since = timezone.now() - dt.timedelta(days=7)
-    new_assigned = customer_queries.with_list_relations(mine.filter(created_at__gte=since)).order_by("-id")[:10]
+    new_assigned = customer_queries.with_list_relations(mine.filter(created_at__gte=since)).order_by("-id")[
+        :10
+    ]
     recent = AuditEntry.objects.filter(actor=user).order_by("-created_at")[:10]
     context = {
         "my_customer_count": mine.count(),

@@ -147,3 +147,16 @@ def test_rep_cannot_assign_to_others_or_outside_scope(org):
         actions.create_customer({"name": "新客户", "owner_id": org.rep_s1.pk}, actor=org.manager_e)
     created = actions.create_customer({"name": "新客户", "owner_id": org.rep_e2.pk}, actor=org.manager_e)
     assert created.owner_id == org.rep_e2.pk
+
+
+def test_phone_masked_for_those_not_entitled(org, bearer):
+    customer = org.customers["c_e1"]
+    client = Client()
+    # viewer_e sees the customer (department scope) but holds no sensitive-data permission.
+    data = client.get(f"/api/customers/{customer.pk}", **bearer(org.viewer_e)).json()
+    assert data["phone"] == "138****0001"
+    assert data["contact_points"][0]["value"] == "138****0001"
+    # The owner and a manager with the permission see the number.
+    for user in (org.rep_e1, org.manager_e):
+        data = client.get(f"/api/customers/{customer.pk}", **bearer(user)).json()
+        assert data["phone"] == "138 0000 0001"

@@ -12,7 +12,9 @@ from guanxi.core.bootstrap import ensure_admin
 
 
 class Command(BaseCommand):
-    help = "Migrate, create an admin if none, load demo data if the database is empty, run web server + worker."
+    help = (
+        "Migrate, create an admin if none, load demo data if the database is empty, run web server + worker."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("GUANXI_PORT", "8000")))
