@@ -1,11 +1,11 @@
 """The `guanxi` command: a thin wrapper around Django management commands.
 
-    guanxi up          migrate, create an admin, load demo data if empty, run web + worker
-    guanxi serve       run the web server (waitress)
-    guanxi worker      run the background worker (Huey consumer)
-    guanxi demo        load demo data (--customers N)
-    guanxi createadmin create an administrator
-    guanxi <any Django management command>
+guanxi up          migrate, create an admin, load demo data if empty, run web + worker
+guanxi serve       run the web server (waitress)
+guanxi worker      run the background worker (Huey consumer)
+guanxi demo        load demo data (--customers N)
+guanxi createadmin create an administrator
+guanxi <any Django management command>
 """
 
 from __future__ import annotations

@@ -77,7 +77,9 @@ class CustomerQuerySet(ScopedQuerySet):
 
 
 class Customer(models.Model):
-    kind = models.CharField(_("type"), max_length=10, choices=CustomerKind.choices, default=CustomerKind.PERSON)
+    kind = models.CharField(
+        _("type"), max_length=10, choices=CustomerKind.choices, default=CustomerKind.PERSON
+    )
     name = models.CharField(_("name"), max_length=200)
     # Search keys derived from the name by the actions (never edited by hand).
     name_pinyin = models.CharField(max_length=400, editable=False, default="")
@@ -132,11 +134,17 @@ class Customer(models.Model):
         verbose_name_plural = _("customers")
         indexes = [
             models.Index(fields=["owner", "-id"], name="customer_owner_idx"),
-            models.Index(fields=["name_initials"], name="customer_initials_idx", opclasses=["varchar_pattern_ops"]),
-            models.Index(fields=["name_pinyin"], name="customer_pinyin_idx", opclasses=["varchar_pattern_ops"]),
+            models.Index(
+                fields=["name_initials"], name="customer_initials_idx", opclasses=["varchar_pattern_ops"]
+            ),
+            models.Index(
+                fields=["name_pinyin"], name="customer_pinyin_idx", opclasses=["varchar_pattern_ops"]
+            ),
             models.Index(fields=["name"], name="customer_name_idx", opclasses=["varchar_pattern_ops"]),
             models.Index(fields=["lifecycle_stage"], name="customer_stage_idx"),
-            models.Index(fields=["deleted_at"], name="customer_deleted_idx", condition=Q(deleted_at__isnull=False)),
+            models.Index(
+                fields=["deleted_at"], name="customer_deleted_idx", condition=Q(deleted_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -166,7 +174,9 @@ class ContactPoint(models.Model):
         verbose_name_plural = _("contact points")
         indexes = [models.Index(fields=["kind", "normalized"], name="contact_lookup_idx")]
         constraints = [
-            models.UniqueConstraint(fields=["customer", "kind", "normalized"], name="contact_unique_per_customer")
+            models.UniqueConstraint(
+                fields=["customer", "kind", "normalized"], name="contact_unique_per_customer"
+            )
         ]
 
     def __str__(self) -> str:

@@ -19,7 +19,9 @@ class Order(models.Model):
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices, default=Channel.MANUAL)
-    status = models.CharField(_("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.PAID)
+    status = models.CharField(
+        _("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.PAID
+    )
 
     class Meta:
         ordering = ["-ordered_at"]

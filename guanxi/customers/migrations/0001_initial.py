@@ -6,100 +6,280 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('core', '0001_initial'),
+        ("core", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Customer',
+            name="Customer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('person', 'Person'), ('company', 'Company')], default='person', max_length=10, verbose_name='type')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('name_pinyin', models.CharField(default='', editable=False, max_length=400)),
-                ('name_initials', models.CharField(default='', editable=False, max_length=100)),
-                ('title', models.CharField(blank=True, max_length=100, verbose_name='job title')),
-                ('gender', models.CharField(blank=True, choices=[('', 'Unknown'), ('male', 'Male'), ('female', 'Female')], default='', max_length=10, verbose_name='gender')),
-                ('birthday', models.DateField(blank=True, null=True, verbose_name='birthday')),
-                ('industry', models.CharField(blank=True, max_length=50, verbose_name='industry')),
-                ('province', models.CharField(blank=True, max_length=50, verbose_name='province')),
-                ('city', models.CharField(blank=True, max_length=50, verbose_name='city')),
-                ('address', models.CharField(blank=True, max_length=300, verbose_name='address')),
-                ('source', models.CharField(choices=[('manual', 'Entered by staff'), ('phone', 'Phone'), ('email', 'Email'), ('wechat', 'WeChat'), ('website', 'Website form'), ('mini_program', 'Mini program'), ('ecommerce', 'E-commerce platform'), ('pos', 'Store / POS'), ('call_center', 'Call centre'), ('event', 'Event / trade show'), ('referral', 'Referral'), ('import', 'Import'), ('api', 'API'), ('webhook', 'Webhook')], default='manual', max_length=20, verbose_name='source')),
-                ('lifecycle_stage', models.CharField(choices=[('potential', 'Potential'), ('new', 'New'), ('active', 'Active'), ('silent', 'Silent'), ('at_risk', 'At risk'), ('churned', 'Churned'), ('won_back', 'Won back')], default='potential', max_length=20, verbose_name='lifecycle stage')),
-                ('tier', models.CharField(blank=True, choices=[('', 'Not tiered'), ('A', 'A (key)'), ('B', 'B (regular)'), ('C', 'C (low)')], default='', max_length=2, verbose_name='tier')),
-                ('custom_fields', models.JSONField(blank=True, default=dict, verbose_name='custom fields')),
-                ('notes', models.TextField(blank=True, max_length=5000, verbose_name='notes')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True, verbose_name='created')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated')),
-                ('deleted_at', models.DateTimeField(blank=True, null=True, verbose_name='deleted')),
-                ('company', models.ForeignKey(blank=True, limit_choices_to={'kind': 'company'}, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='contacts', to='customers.customer', verbose_name='company')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('deleted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='owned_customers', to=settings.AUTH_USER_MODEL, verbose_name='owner')),
-                ('tags', models.ManyToManyField(blank=True, related_name='customers', to='core.tag', verbose_name='tags')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("person", "Person"), ("company", "Company")],
+                        default="person",
+                        max_length=10,
+                        verbose_name="type",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                ("name_pinyin", models.CharField(default="", editable=False, max_length=400)),
+                ("name_initials", models.CharField(default="", editable=False, max_length=100)),
+                ("title", models.CharField(blank=True, max_length=100, verbose_name="job title")),
+                (
+                    "gender",
+                    models.CharField(
+                        blank=True,
+                        choices=[("", "Unknown"), ("male", "Male"), ("female", "Female")],
+                        default="",
+                        max_length=10,
+                        verbose_name="gender",
+                    ),
+                ),
+                ("birthday", models.DateField(blank=True, null=True, verbose_name="birthday")),
+                ("industry", models.CharField(blank=True, max_length=50, verbose_name="industry")),
+                ("province", models.CharField(blank=True, max_length=50, verbose_name="province")),
+                ("city", models.CharField(blank=True, max_length=50, verbose_name="city")),
+                ("address", models.CharField(blank=True, max_length=300, verbose_name="address")),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Entered by staff"),
+                            ("phone", "Phone"),
+                            ("email", "Email"),
+                            ("wechat", "WeChat"),
+                            ("website", "Website form"),
+                            ("mini_program", "Mini program"),
+                            ("ecommerce", "E-commerce platform"),
+                            ("pos", "Store / POS"),
+                            ("call_center", "Call centre"),
+                            ("event", "Event / trade show"),
+                            ("referral", "Referral"),
+                            ("import", "Import"),
+                            ("api", "API"),
+                            ("webhook", "Webhook"),
+                        ],
+                        default="manual",
+                        max_length=20,
+                        verbose_name="source",
+                    ),
+                ),
+                (
+                    "lifecycle_stage",
+                    models.CharField(
+                        choices=[
+                            ("potential", "Potential"),
+                            ("new", "New"),
+                            ("active", "Active"),
+                            ("silent", "Silent"),
+                            ("at_risk", "At risk"),
+                            ("churned", "Churned"),
+                            ("won_back", "Won back"),
+                        ],
+                        default="potential",
+                        max_length=20,
+                        verbose_name="lifecycle stage",
+                    ),
+                ),
+                (
+                    "tier",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Not tiered"),
+                            ("A", "A (key)"),
+                            ("B", "B (regular)"),
+                            ("C", "C (low)"),
+                        ],
+                        default="",
+                        max_length=2,
+                        verbose_name="tier",
+                    ),
+                ),
+                ("custom_fields", models.JSONField(blank=True, default=dict, verbose_name="custom fields")),
+                ("notes", models.TextField(blank=True, max_length=5000, verbose_name="notes")),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, db_index=True, verbose_name="created"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated")),
+                ("deleted_at", models.DateTimeField(blank=True, null=True, verbose_name="deleted")),
+                (
+                    "company",
+                    models.ForeignKey(
+                        blank=True,
+                        limit_choices_to={"kind": "company"},
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="contacts",
+                        to="customers.customer",
+                        verbose_name="company",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "deleted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="owned_customers",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="owner",
+                    ),
+                ),
+                (
+                    "tags",
+                    models.ManyToManyField(
+                        blank=True, related_name="customers", to="core.tag", verbose_name="tags"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'customer',
-                'verbose_name_plural': 'customers',
-                'ordering': ['-id'],
+                "verbose_name": "customer",
+                "verbose_name_plural": "customers",
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='ContactPoint',
+            name="ContactPoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('phone', 'Phone'), ('email', 'Email'), ('wechat_openid', 'WeChat openid'), ('wechat_unionid', 'WeChat unionid'), ('wechat_id', 'WeChat ID'), ('address', 'Address')], max_length=20, verbose_name='type')),
-                ('value', models.CharField(max_length=300, verbose_name='value')),
-                ('normalized', models.CharField(editable=False, max_length=300)),
-                ('source', models.CharField(choices=[('manual', 'Entered by staff'), ('phone', 'Phone'), ('email', 'Email'), ('wechat', 'WeChat'), ('website', 'Website form'), ('mini_program', 'Mini program'), ('ecommerce', 'E-commerce platform'), ('pos', 'Store / POS'), ('call_center', 'Call centre'), ('event', 'Event / trade show'), ('referral', 'Referral'), ('import', 'Import'), ('api', 'API'), ('webhook', 'Webhook')], default='manual', max_length=20, verbose_name='source')),
-                ('source_ref', models.CharField(blank=True, max_length=100, verbose_name='source reference')),
-                ('verified', models.BooleanField(default=False, verbose_name='verified')),
-                ('is_primary', models.BooleanField(default=False, verbose_name='primary')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contact_points', to='customers.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("phone", "Phone"),
+                            ("email", "Email"),
+                            ("wechat_openid", "WeChat openid"),
+                            ("wechat_unionid", "WeChat unionid"),
+                            ("wechat_id", "WeChat ID"),
+                            ("address", "Address"),
+                        ],
+                        max_length=20,
+                        verbose_name="type",
+                    ),
+                ),
+                ("value", models.CharField(max_length=300, verbose_name="value")),
+                ("normalized", models.CharField(editable=False, max_length=300)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Entered by staff"),
+                            ("phone", "Phone"),
+                            ("email", "Email"),
+                            ("wechat", "WeChat"),
+                            ("website", "Website form"),
+                            ("mini_program", "Mini program"),
+                            ("ecommerce", "E-commerce platform"),
+                            ("pos", "Store / POS"),
+                            ("call_center", "Call centre"),
+                            ("event", "Event / trade show"),
+                            ("referral", "Referral"),
+                            ("import", "Import"),
+                            ("api", "API"),
+                            ("webhook", "Webhook"),
+                        ],
+                        default="manual",
+                        max_length=20,
+                        verbose_name="source",
+                    ),
+                ),
+                ("source_ref", models.CharField(blank=True, max_length=100, verbose_name="source reference")),
+                ("verified", models.BooleanField(default=False, verbose_name="verified")),
+                ("is_primary", models.BooleanField(default=False, verbose_name="primary")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contact_points",
+                        to="customers.customer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'contact point',
-                'verbose_name_plural': 'contact points',
-                'ordering': ['-is_primary', 'id'],
+                "verbose_name": "contact point",
+                "verbose_name_plural": "contact points",
+                "ordering": ["-is_primary", "id"],
             },
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['owner', '-id'], name='customer_owner_idx'),
+            model_name="customer",
+            index=models.Index(fields=["owner", "-id"], name="customer_owner_idx"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['name_initials'], name='customer_initials_idx', opclasses=['varchar_pattern_ops']),
+            model_name="customer",
+            index=models.Index(
+                fields=["name_initials"], name="customer_initials_idx", opclasses=["varchar_pattern_ops"]
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['name_pinyin'], name='customer_pinyin_idx', opclasses=['varchar_pattern_ops']),
+            model_name="customer",
+            index=models.Index(
+                fields=["name_pinyin"], name="customer_pinyin_idx", opclasses=["varchar_pattern_ops"]
+            ),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['name'], name='customer_name_idx', opclasses=['varchar_pattern_ops']),
+            model_name="customer",
+            index=models.Index(fields=["name"], name="customer_name_idx", opclasses=["varchar_pattern_ops"]),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(fields=['lifecycle_stage'], name='customer_stage_idx'),
+            model_name="customer",
+            index=models.Index(fields=["lifecycle_stage"], name="customer_stage_idx"),
         ),
         migrations.AddIndex(
-            model_name='customer',
-            index=models.Index(condition=models.Q(('deleted_at__isnull', False)), fields=['deleted_at'], name='customer_deleted_idx'),
+            model_name="customer",
+            index=models.Index(
+                condition=models.Q(("deleted_at__isnull", False)),
+                fields=["deleted_at"],
+                name="customer_deleted_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='contactpoint',
-            index=models.Index(fields=['kind', 'normalized'], name='contact_lookup_idx'),
+            model_name="contactpoint",
+            index=models.Index(fields=["kind", "normalized"], name="contact_lookup_idx"),
         ),
         migrations.AddConstraint(
-            model_name='contactpoint',
-            constraint=models.UniqueConstraint(fields=('customer', 'kind', 'normalized'), name='contact_unique_per_customer'),
+            model_name="contactpoint",
+            constraint=models.UniqueConstraint(
+                fields=("customer", "kind", "normalized"), name="contact_unique_per_customer"
+            ),
         ),
     ]

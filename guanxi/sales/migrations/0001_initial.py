@@ -5,31 +5,73 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('customers', '0001_initial'),
+        ("customers", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=40, unique=True, verbose_name='order number')),
-                ('ordered_at', models.DateTimeField(verbose_name='ordered at')),
-                ('amount', models.DecimalField(decimal_places=2, max_digits=14, verbose_name='amount')),
-                ('currency', models.CharField(default='CNY', max_length=3, verbose_name='currency')),
-                ('channel', models.CharField(choices=[('manual', 'Entered by staff'), ('phone', 'Phone'), ('email', 'Email'), ('wechat', 'WeChat'), ('website', 'Website form'), ('mini_program', 'Mini program'), ('ecommerce', 'E-commerce platform'), ('pos', 'Store / POS'), ('call_center', 'Call centre'), ('event', 'Event / trade show'), ('referral', 'Referral'), ('import', 'Import'), ('api', 'API'), ('webhook', 'Webhook')], default='manual', max_length=20, verbose_name='channel')),
-                ('status', models.CharField(choices=[('paid', 'Paid'), ('refunded', 'Refunded'), ('cancelled', 'Cancelled')], default='paid', max_length=20, verbose_name='status')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='orders', to='customers.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.CharField(max_length=40, unique=True, verbose_name="order number")),
+                ("ordered_at", models.DateTimeField(verbose_name="ordered at")),
+                ("amount", models.DecimalField(decimal_places=2, max_digits=14, verbose_name="amount")),
+                ("currency", models.CharField(default="CNY", max_length=3, verbose_name="currency")),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("manual", "Entered by staff"),
+                            ("phone", "Phone"),
+                            ("email", "Email"),
+                            ("wechat", "WeChat"),
+                            ("website", "Website form"),
+                            ("mini_program", "Mini program"),
+                            ("ecommerce", "E-commerce platform"),
+                            ("pos", "Store / POS"),
+                            ("call_center", "Call centre"),
+                            ("event", "Event / trade show"),
+                            ("referral", "Referral"),
+                            ("import", "Import"),
+                            ("api", "API"),
+                            ("webhook", "Webhook"),
+                        ],
+                        default="manual",
+                        max_length=20,
+                        verbose_name="channel",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("paid", "Paid"), ("refunded", "Refunded"), ("cancelled", "Cancelled")],
+                        default="paid",
+                        max_length=20,
+                        verbose_name="status",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="orders",
+                        to="customers.customer",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'order',
-                'verbose_name_plural': 'orders',
-                'ordering': ['-ordered_at'],
-                'indexes': [models.Index(fields=['customer', '-ordered_at'], name='order_customer_idx')],
+                "verbose_name": "order",
+                "verbose_name_plural": "orders",
+                "ordering": ["-ordered_at"],
+                "indexes": [models.Index(fields=["customer", "-ordered_at"], name="order_customer_idx")],
             },
         ),
     ]
