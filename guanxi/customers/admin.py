@@ -15,7 +15,17 @@ class ContactPointInline(admin.TabularInline):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "kind", "owner", "lifecycle_stage", "tier", "city", "created_at", "deleted_at")
+    list_display = (
+        "id",
+        "name",
+        "kind",
+        "owner",
+        "lifecycle_stage",
+        "tier",
+        "city",
+        "created_at",
+        "deleted_at",
+    )
     list_filter = ("kind", "lifecycle_stage", "tier", "source")
     search_fields = ("name", "name_initials", "name_pinyin")
     list_select_related = ("owner",)

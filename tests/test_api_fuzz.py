@@ -1,0 +1,32 @@
+"""Property-based fuzzing of the whole API from its own OpenAPI document (schemathesis strategies +
+hypothesis): no input, valid or not, produces a server error, and responses match their schemas."""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from guanxi.core.actions import create_api_token
+
+pytestmark = pytest.mark.django_db
+
+
+def test_api_never_errors_and_matches_its_schema(org):
+    _token, secret = create_api_token(org.manager_e, "fuzz", actor=None)
+    headers = {"Authorization": f"Bearer {secret}"}
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", get_wsgi_application())
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 6
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def run(case):
+            response = case.call(headers=headers)
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+        run()
