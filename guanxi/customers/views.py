@@ -80,6 +80,7 @@ def customer_list(request):
         if request.user.data_scope != "own"
         else [],
         "can_create": request.user.has_perm_code(Perm.CUSTOMER_CREATE),
+        "can_delete": request.user.has_perm_code(Perm.CUSTOMER_DELETE),
     }
     template = "customers/_list_results.html" if request.htmx and request.htmx.target == "results" else None
     return render(request, template or "customers/list.html", context)
@@ -193,3 +194,28 @@ def customer_delete(request, pk: int):
         raise Http404
     messages.success(request, _("Customer moved to the recycle bin."))
     return redirect("customers:list")
+
+
+@login_required
+def recycle_bin(request):
+    """Deleted customers the user may see, newest deletion first; restorable by those who may delete."""
+    require(request.user, Perm.CUSTOMER_DELETE)
+    qs = (
+        Customer.objects.visible_to(request.user)
+        .deleted()
+        .select_related("owner", "deleted_by")
+        .order_by("-deleted_at")
+    )
+    page = Paginator(qs, settings.GUANXI_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "customers/recycle_bin.html", {"page": page})
+
+
+@login_required
+@require_POST
+def customer_restore(request, pk: int):
+    try:
+        actions.restore_customer(pk, actor=request.user)
+    except NotFound:
+        raise Http404
+    messages.success(request, _("Customer restored."))
+    return redirect("customers:detail", pk=pk)

@@ -179,3 +179,22 @@ def test_audit_failure_rolls_back_the_write(org, monkeypatch):
     with pytest.raises(RuntimeError):
         actions.create_customer({"name": "无审计"}, actor=org.rep_e1)
     assert not Customer.objects.filter(name="无审计").exists()
+
+
+def test_recycle_bin_restore_through_the_page(org, queue):
+    from tests.factories import make_customer
+
+    customer = make_customer(org.rep_e1, name="回收客户")
+    client = Client()
+    assert client.login(username=org.director.username, password=PASSWORD)
+    assert client.post(f"/customers/{customer.pk}/delete/").status_code == 302
+    assert client.get(f"/customers/{customer.pk}/").status_code == 404
+    assert "回收客户" in client.get("/customers/recycle-bin/").content.decode()
+    assert client.post(f"/customers/{customer.pk}/restore/").status_code == 302
+    assert client.get(f"/customers/{customer.pk}/").status_code == 200
+    assert [e.action for e in _audit(customer.pk)] == ["create", "delete", "restore"]
+    assert [e.name for e in _events(customer.pk)][-1] == "customer.restored"
+    # Reps may not delete, so they have no recycle bin.
+    rep = Client()
+    assert rep.login(username=org.rep_e1.username, password=PASSWORD)
+    assert rep.get("/customers/recycle-bin/").status_code == 403
