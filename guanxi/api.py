@@ -9,6 +9,7 @@ from ninja.security import APIKeyHeader, HttpBearer, django_auth
 
 from guanxi.core.actions import authenticate_token
 from guanxi.core.exceptions import NotFound
+from guanxi.customers.identity import DuplicateFound
 
 
 class BearerToken(HttpBearer):
@@ -66,6 +67,11 @@ def on_not_found(request, exc):
 @api.exception_handler(PermissionDenied)
 def on_permission_denied(request, exc):
     return api.create_response(request, {"detail": _("You do not have permission to do this.")}, status=403)
+
+
+@api.exception_handler(DuplicateFound)
+def on_duplicate(request, exc):
+    return api.create_response(request, exc.as_dict(), status=409)
 
 
 @api.exception_handler(RequestDataTooBig)

@@ -34,6 +34,8 @@ class EventName(models.TextChoices):
     CUSTOMER_UPDATED = "customer.updated"
     CUSTOMER_DELETED = "customer.deleted"
     CUSTOMER_RESTORED = "customer.restored"
+    CUSTOMER_MERGED = "customer.merged"
+    CUSTOMER_UNMERGED = "customer.unmerged"
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
     DEPARTMENT_CREATED = "department.created"

@@ -119,6 +119,8 @@ class AuditAction(models.TextChoices):
     UPDATE = "update", _("Updated")
     DELETE = "delete", _("Deleted")
     RESTORE = "restore", _("Restored")
+    MERGE = "merge", _("Merged")
+    UNMERGE = "unmerge", _("Unmerged")
 
 
 class AuditEntry(models.Model):
@@ -210,3 +212,18 @@ class ApiToken(models.Model):
     def is_valid(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Setting(models.Model):
+    """A company-wide setting edited by administrators (e.g. the duplicate policy)."""
+
+    key = models.CharField(max_length=100, unique=True)
+    value = models.JSONField()
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key

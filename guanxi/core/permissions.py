@@ -12,6 +12,9 @@ class Perm(models.TextChoices):
     CUSTOMER_ASSIGN = "customer.assign", _("Assign customer owners")
     CUSTOMER_EXPORT = "customer.export", _("Export customers")
     CUSTOMER_VIEW_SENSITIVE = "customer.view_sensitive", _("See unmasked phone numbers")
+    CUSTOMER_IMPORT = "customer.import", _("Import customers")
+    CUSTOMER_MERGE = "customer.merge", _("Review duplicates and merge customers")
+    SETTINGS_MANAGE = "settings.manage", _("Change company settings")
     AUDIT_VIEW = "audit.view", _("View the audit log")
     ORG_MANAGE = "org.manage", _("Manage users, departments and roles")
 
@@ -42,6 +45,7 @@ DEFAULT_ROLES = {
             Perm.CUSTOMER_ASSIGN,
             Perm.CUSTOMER_EXPORT,
             Perm.CUSTOMER_VIEW_SENSITIVE,
+            Perm.CUSTOMER_IMPORT,
             Perm.AUDIT_VIEW,
         ],
     },
@@ -66,6 +70,19 @@ DEFAULT_ROLES = {
         "name": _("Service agent"),
         "data_scope": DataScope.DEPARTMENT,
         "permissions": [Perm.CUSTOMER_VIEW, Perm.CUSTOMER_CHANGE],
+    },
+    "data_steward": {
+        "name": _("Data steward"),
+        "data_scope": DataScope.ALL,
+        "permissions": [
+            Perm.CUSTOMER_VIEW,
+            Perm.CUSTOMER_CHANGE,
+            Perm.CUSTOMER_DELETE,
+            Perm.CUSTOMER_IMPORT,
+            Perm.CUSTOMER_MERGE,
+            Perm.CUSTOMER_EXPORT,
+            Perm.AUDIT_VIEW,
+        ],
     },
     "marketing": {
         "name": _("Marketing"),

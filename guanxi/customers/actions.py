@@ -11,23 +11,24 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.core import audit
+from guanxi.core import audit, settings_store
 from guanxi.core.events import EventName, emit
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, Tag, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
-from guanxi.customers import normalize
+from guanxi.customers import identity, normalize
 from guanxi.customers.models import (
     Channel,
     ContactKind,
     ContactPoint,
     Customer,
     CustomerKind,
+    DuplicatePolicy,
     Gender,
     LifecycleStage,
     Tier,
@@ -88,14 +89,19 @@ def display_contact(kind: str, normalized: str) -> str:
     return normalize.format_phone_display(normalized) if kind == ContactKind.PHONE else normalized
 
 
-def clean_customer_input(data: dict[str, Any], *, actor, instance: Customer | None = None) -> dict[str, Any]:
-    """Validate and normalize customer input from any path (page, API, import). Raises ValidationError."""
+def clean_customer_input(
+    data: dict[str, Any], *, actor, instance: Customer | None = None, partial: bool = False
+) -> dict[str, Any]:
+    """Validate and normalize customer input from any path (page, API, import). Raises ValidationError.
+
+    `partial` (ingestion of data for a customer that may already exist): the name is not required.
+    """
     errors: dict[str, list[str]] = {}
     unknown = set(data) - EDITABLE_FIELDS
     for field in sorted(unknown):
         errors.setdefault(field, []).append(_("Unknown field."))
     cleaned: dict[str, Any] = {}
-    creating = instance is None
+    creating = instance is None and not partial
 
     for field, enum in CHOICE_FIELDS.items():
         if field in data and data[field] is not None:
@@ -108,7 +114,9 @@ def clean_customer_input(data: dict[str, Any], *, actor, instance: Customer | No
                 cleaned[field] = data[field]
     kind = cleaned.get("kind") or (instance.kind if instance else CustomerKind.PERSON)
 
-    if "name" in data or creating:
+    if "name" in data and partial and not data["name"]:
+        pass
+    elif "name" in data or creating:
         raw = data.get("name")
         if not isinstance(raw, str):
             raw = "" if raw is None else str(raw)
@@ -362,7 +370,11 @@ def _company_for(name: str, *, actor, owner_id: int | None) -> Customer:
     )
     if key_match:
         return key_match
-    return create_customer({"kind": CustomerKind.COMPANY, "name": name, "owner_id": owner_id}, actor=actor)
+    return create_customer(
+        {"kind": CustomerKind.COMPANY, "name": name, "owner_id": owner_id},
+        actor=actor,
+        confirm_duplicate=True,
+    )
 
 
 def _set_name_keys(customer: Customer) -> None:
@@ -371,10 +383,55 @@ def _set_name_keys(customer: Customer) -> None:
     )
 
 
+def duplicate_policy() -> str:
+    return settings_store.get("customers.duplicate_policy")
+
+
+def check_duplicates(
+    cleaned: dict[str, Any], *, actor, kind: str, confirm: bool, exclude_id: int | None = None, **context
+) -> list[identity.DuplicateMatch]:
+    """Raise DuplicateFound unless the matches may be accepted; returns the matches otherwise.
+
+    Exact identifier matches under the "block" policy can never be confirmed; anything else can be
+    confirmed by the user (warn). The "merge" policy is handled by the caller (ingest_customer).
+    """
+    matches = identity.find_duplicates(cleaned, kind=kind, actor=actor, exclude_id=exclude_id, **context)
+    if not matches:
+        return []
+    policy = duplicate_policy()
+    blocking = policy == DuplicatePolicy.BLOCK and any(m.exact for m in matches)
+    if blocking or not confirm:
+        raise identity.DuplicateFound(matches, blocking=blocking, policy=policy)
+    return matches
+
+
 @transaction.atomic
-def create_customer(data: dict[str, Any], *, actor, default_source: str = Channel.MANUAL) -> Customer:
+def create_customer(
+    data: dict[str, Any],
+    *,
+    actor,
+    default_source: str = Channel.MANUAL,
+    confirm_duplicate: bool = False,
+) -> Customer:
+    """Create a customer after the duplicate check (查重).
+
+    Under the "merge" policy an exact identifier match attaches the data to the existing customer
+    instead, which is returned (its `ingest_outcome` says so).
+    """
     require(actor, Perm.CUSTOMER_CREATE)
     cleaned = clean_customer_input(data, actor=actor)
+    kind = cleaned.get("kind") or CustomerKind.PERSON
+    if duplicate_policy() == DuplicatePolicy.MERGE and identity.exact_matches(identity.identifiers(cleaned)):
+        customer, outcome = ingest_customer(
+            data, actor=actor, channel=cleaned.get("source") or default_source
+        )
+        customer.ingest_outcome = outcome
+        return customer
+    check_duplicates(cleaned, actor=actor, kind=kind, confirm=confirm_duplicate)
+    return _create(cleaned, actor=actor, default_source=default_source)
+
+
+def _create(cleaned: dict[str, Any], *, actor, default_source: str) -> Customer:
     owner_id = cleaned.get("owner_id", actor.pk if actor is not None else None)
     _check_owner_change(actor, owner_id, actor.pk if actor is not None else None)
     company_name = cleaned.pop("company_name", None)
@@ -398,10 +455,24 @@ def create_customer(data: dict[str, Any], *, actor, default_source: str = Channe
 
 
 @transaction.atomic
-def update_customer(customer_id: int, data: dict[str, Any], *, actor) -> Customer:
+def update_customer(
+    customer_id: int, data: dict[str, Any], *, actor, confirm_duplicate: bool = False
+) -> Customer:
     require(actor, Perm.CUSTOMER_CHANGE)
     customer = get_for_write(customer_id, actor=actor)
     cleaned = clean_customer_input(data, actor=actor, instance=customer)
+    changed_identity = {
+        k: v for k, v in cleaned.items() if k in PRIMARY_CONTACT_FIELDS or k == "contact_points"
+    }
+    if changed_identity:
+        # Only identifiers the customer does not hold yet can collide with someone else.
+        check_duplicates(
+            changed_identity,
+            actor=actor,
+            kind=customer.kind,
+            confirm=confirm_duplicate,
+            exclude_id=customer.pk,
+        )
     if "owner_id" in cleaned:
         _check_owner_change(actor, cleaned["owner_id"], customer.owner_id)
     company_name = cleaned.pop("company_name", None)
@@ -467,3 +538,118 @@ def restore_customer(customer_id: int, *, actor) -> Customer:
     audit.record(AuditAction.RESTORE, customer, actor=actor, before=before, after={"deleted_at": None})
     emit(EventName.CUSTOMER_RESTORED, customer, actor=actor)
     return customer
+
+
+class IngestOutcome(models.TextChoices):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+def _absorb(customer: Customer, cleaned: dict[str, Any], *, actor, channel: str, overwrite: bool) -> bool:
+    """Add incoming data to an existing customer (unified customer ID): new contact points are added
+    (never removed), tags are united, fields are filled (or overwritten when `overwrite`).
+    Records provenance per changed field. Returns whether anything changed (audited + evented)."""
+    before = snapshot(customer)
+    fields = []
+    for field in SNAPSHOT_FIELDS:
+        if field in ("owner_id", "custom_fields") or field not in cleaned:
+            continue
+        new, old = cleaned[field], getattr(customer, field)
+        if new in (None, "") or new == old:
+            continue
+        if old in (None, "") or overwrite:
+            setattr(customer, field, new)
+            fields.append(field)
+    if fields:
+        sources = dict(customer.field_sources or {})
+        stamp = timezone.now().isoformat()
+        for field in fields:
+            sources[field] = {"channel": channel, "at": stamp}
+        customer.field_sources = sources
+        if "name" in fields or "kind" in fields:
+            _set_name_keys(customer)
+            fields += ["name_pinyin", "name_initials"]
+        customer.save(update_fields=[*fields, "field_sources", "updated_at"])
+    if cleaned.get("tags"):
+        names = sorted(set(cleaned["tags"]) | set(customer.tags.values_list("name", flat=True)))
+        _apply_tags(customer, names)
+    incoming = [
+        {"kind": kind, "normalized": value, "source": channel, "source_ref": "", "verified": False}
+        for field, kind in PRIMARY_CONTACT_FIELDS.items()
+        if (value := cleaned.get(field))
+    ] + list(cleaned.get("contact_points") or [])
+    held = set(customer.contact_points.values_list("kind", "normalized"))
+    primary_kinds = set(customer.contact_points.filter(is_primary=True).values_list("kind", flat=True))
+    for point in incoming:
+        key = (point["kind"], point["normalized"])
+        if key in held:
+            continue
+        held.add(key)
+        ContactPoint.objects.create(
+            customer=customer,
+            kind=point["kind"],
+            normalized=point["normalized"],
+            value=display_contact(point["kind"], point["normalized"]),
+            source=point.get("source") or channel,
+            source_ref=point.get("source_ref", ""),
+            verified=point.get("verified", False),
+            is_primary=point["kind"] not in primary_kinds,
+        )
+        primary_kinds.add(point["kind"])
+    b, a = audit.diff(before, snapshot(customer))
+    if not a:
+        return False
+    audit.record(AuditAction.UPDATE, customer, actor=actor, before=b, after=a)
+    emit(
+        EventName.CUSTOMER_UPDATED, customer, actor=actor, payload={"changed": sorted(a), "channel": channel}
+    )
+    return True
+
+
+@transaction.atomic
+def ingest_customer(
+    data: dict[str, Any],
+    *,
+    actor,
+    channel: str,
+    external_ref: str = "",
+    overwrite: bool = False,
+) -> tuple[Customer, str]:
+    """The identity pipeline every channel uses (import, webhooks, API upsert, auto-merge).
+
+    Normalises the input, resolves it to an existing customer by its strongest identifier
+    (external id, WeChat unionid/openid, phone, email, WeChat ID) and attaches the data there;
+    creates a customer only when nothing matches. Running it twice with the same data changes
+    nothing the second time. Returns (customer, IngestOutcome).
+    """
+    cleaned = clean_customer_input(data, actor=actor, partial=True)
+    if external_ref:
+        cleaned.setdefault("contact_points", [])
+        cleaned["contact_points"] = [
+            *cleaned["contact_points"],
+            {
+                "kind": ContactKind.EXTERNAL_ID,
+                "normalized": identity.external_id(channel, external_ref),
+                "source": channel,
+                "source_ref": external_ref[:100],
+                "verified": True,
+            },
+        ]
+    matches = identity.exact_matches(identity.identifiers(cleaned))
+    if not matches:
+        if not cleaned.get("name"):
+            raise ValidationError({"name": [_("This field is required.")]})
+        require(actor, Perm.CUSTOMER_CREATE)
+        cleaned.setdefault("source", channel)
+        return _create(cleaned, actor=actor, default_source=channel), IngestOutcome.CREATED
+    customer_id = matches[0][0]
+    customer = Customer.objects.select_for_update(of=("self",)).get(pk=customer_id)
+    if actor is not None and not Customer.objects.visible_to(actor).filter(pk=customer_id).exists():
+        found = identity.find_duplicates(cleaned, kind=customer.kind, actor=actor)
+        raise identity.DuplicateFound(
+            [m for m in found if m.customer_id == customer_id] or found, blocking=True, policy="ingest"
+        )
+    require(actor, Perm.CUSTOMER_CHANGE)
+    changed = _absorb(customer, cleaned, actor=actor, channel=channel, overwrite=overwrite)
+    return customer, IngestOutcome.UPDATED if changed else IngestOutcome.UNCHANGED

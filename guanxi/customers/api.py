@@ -6,7 +6,9 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from guanxi.core import audit
@@ -212,10 +214,43 @@ def list_customers(request, params: Query[ListParams]):
     }
 
 
-@router.post("", response={201: CustomerOut}, summary="Create a customer")
-def create_customer(request, payload: CustomerIn):
+class DuplicateOut(Schema):
+    customer_id: int | None
+    matched_on: str
+    exact: bool
+    score: float
+    owner_id: int | None
+    owner_name: str
+    visible: bool
+    name: str
+    message: str
+
+
+class ConflictOut(Schema):
+    detail: str
+    policy: str
+    can_confirm: bool
+    duplicates: list[DuplicateOut]
+
+
+class UpsertOut(Schema):
+    outcome: str
+    customer: CustomerOut
+
+
+@router.post(
+    "",
+    response={201: CustomerOut, 409: ConflictOut},
+    summary="Create a customer (with duplicate check)",
+    description="If the customer looks like an existing one (same phone, email, WeChat id, or the same name "
+    "in the same city/company) the answer is 409 with the matches and their owners. Send again with "
+    "`confirm_duplicate=true` to create it anyway, unless the company policy blocks exact duplicates.",
+)
+def create_customer(request, payload: CustomerIn, confirm_duplicate: bool = False):
     data = payload.model_dump(mode="json", exclude_unset=True)
-    customer = actions.create_customer(data, actor=request.user, default_source=Channel.API)
+    customer = actions.create_customer(
+        data, actor=request.user, default_source=Channel.API, confirm_duplicate=confirm_duplicate
+    )
     return Status(201, customer_out(request.user, queries.get_visible(None, customer.pk)))
 
 
@@ -224,10 +259,14 @@ def get_customer(request, customer_id: int):
     return customer_out(request.user, _visible_or_404(request, customer_id))
 
 
-@router.patch("/{int:customer_id}", response=CustomerOut, summary="Change some fields of a customer")
-def update_customer(request, customer_id: int, payload: CustomerPatch):
+@router.patch(
+    "/{int:customer_id}",
+    response={200: CustomerOut, 409: ConflictOut},
+    summary="Change some fields of a customer",
+)
+def update_customer(request, customer_id: int, payload: CustomerPatch, confirm_duplicate: bool = False):
     data = payload.model_dump(mode="json", exclude_unset=True)
-    actions.update_customer(customer_id, data, actor=request.user)
+    actions.update_customer(customer_id, data, actor=request.user, confirm_duplicate=confirm_duplicate)
     return customer_out(request.user, _visible_or_404(request, customer_id))
 
 
@@ -253,3 +292,46 @@ def customer_history(request, customer_id: int):
         }
         for e in entries
     ]
+
+
+UPSERT_KINDS = {
+    "phone": ContactKind.PHONE,
+    "email": ContactKind.EMAIL,
+    "wechat_unionid": ContactKind.WECHAT_UNIONID,
+    "wechat_openid": ContactKind.WECHAT_OPENID,
+    "external_id": ContactKind.EXTERNAL_ID,
+}
+
+
+@router.put(
+    "/by-identifier/{kind}/{value}",
+    response={200: UpsertOut, 201: UpsertOut, 409: ConflictOut},
+    summary="Create or update the customer holding an identifier (unified customer ID)",
+    description="`kind` is phone, email, wechat_unionid, wechat_openid or external_id (then `value` is the id "
+    "in your system, scoped to the `source` channel of the body). The body's fields are added to the "
+    "existing customer (empty fields filled, new contact points added; `overwrite=true` replaces values), "
+    "or a customer is created. Repeating the same call changes nothing.",
+)
+def upsert_by_identifier(request, kind: str, value: str, payload: CustomerPatch, overwrite: bool = False):
+    if kind not in UPSERT_KINDS:
+        raise ValidationError({"kind": [_("Use one of: %(kinds)s.") % {"kinds": ", ".join(UPSERT_KINDS)}]})
+    data = payload.model_dump(mode="json", exclude_unset=True)
+    channel = data.pop("source", None) or Channel.API
+    external_ref = ""
+    if kind == "external_id":
+        external_ref = value
+    elif kind in ("phone", "email"):
+        data[kind] = value
+    else:
+        data["contact_points"] = [
+            *(data.get("contact_points") or []),
+            {"kind": UPSERT_KINDS[kind], "value": value},
+        ]
+    customer, outcome = actions.ingest_customer(
+        data, actor=request.user, channel=channel, external_ref=external_ref, overwrite=overwrite
+    )
+    body = {
+        "outcome": outcome,
+        "customer": customer_out(request.user, queries.get_visible(None, customer.pk)),
+    }
+    return Status(201 if outcome == actions.IngestOutcome.CREATED else 200, body)

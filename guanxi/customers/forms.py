@@ -61,10 +61,17 @@ class CustomerForm(forms.Form):
         label=_("Notes"), required=False, widget=forms.Textarea(attrs={"rows": 3, "maxlength": 5000})
     )
 
+    confirm_duplicate = forms.BooleanField(
+        label=_("Save anyway: this is a different customer"), required=False
+    )
+
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
         for field in self.fields.values():
+            if isinstance(field.widget, forms.CheckboxInput):
+                field.widget.attrs["class"] = "form-check-input"
+                continue
             css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
             field.widget.attrs["class"] = css
         if user.has_perm_code(Perm.CUSTOMER_ASSIGN):
@@ -74,6 +81,7 @@ class CustomerForm(forms.Form):
 
     def to_action_data(self) -> dict:
         data = dict(self.cleaned_data)
+        data.pop("confirm_duplicate", None)
         if "owner" in data:
             owner = data.pop("owner")
             data["owner_id"] = owner.pk if owner else None

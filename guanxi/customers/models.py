@@ -64,6 +64,7 @@ class ContactKind(models.TextChoices):
     WECHAT_UNIONID = "wechat_unionid", _("WeChat unionid")
     WECHAT_ID = "wechat_id", _("WeChat ID")
     ADDRESS = "address", _("Address")
+    EXTERNAL_ID = "external_id", _("External ID")
 
 
 class CustomerQuerySet(ScopedQuerySet):
@@ -125,6 +126,17 @@ class Customer(models.Model):
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Set on a customer absorbed by a merge (it is then soft-deleted); cleared by unmerge.
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Provenance: which channel / record gave each field its current value ({field: {...}}).
+    field_sources = models.JSONField(_("field sources"), null=True, blank=True)
 
     objects = CustomerQuerySet.as_manager()
 
@@ -181,3 +193,228 @@ class ContactPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.value}"
+
+
+class DuplicatePolicy(models.TextChoices):
+    """What creation does when an exact identifier (phone, email, WeChat unionid, external id) matches."""
+
+    BLOCK = "block", _("Block: refuse to create")
+    WARN = "warn", _("Warn: show the match, create only when confirmed")
+    MERGE = "merge", _("Merge: attach the data to the existing customer")
+
+
+class ReviewStatus(models.TextChoices):
+    OPEN = "open", _("To review")
+    MERGED = "merged", _("Merged")
+    NOT_DUPLICATE = "not_duplicate", _("Not a duplicate")
+    LATER = "later", _("Later")
+
+
+class DedupeRun(models.Model):
+    """One run of batch duplicate detection."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    customers = models.PositiveIntegerField(default=0)
+    pairs_compared = models.BigIntegerField(default=0)
+    pairs_found = models.PositiveIntegerField(default=0)
+    clusters = models.PositiveIntegerField(default=0)
+    stats = models.JSONField(default=dict, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"DedupeRun {self.pk}"
+
+
+class DuplicateCandidate(models.Model):
+    """A pair judged likely to be one customer, waiting in the data steward's review queue."""
+
+    customer_a = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    customer_b = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    cluster_key = models.BigIntegerField(db_index=True, help_text="Smallest customer id in the cluster.")
+    score = models.FloatField()
+    explanation = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=ReviewStatus.choices, default=ReviewStatus.OPEN)
+    run = models.ForeignKey(
+        DedupeRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="candidates"
+    )
+    detected_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-score"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer_a", "customer_b"], name="duplicate_pair_unique"),
+            models.CheckConstraint(
+                condition=Q(customer_a__lt=models.F("customer_b")), name="duplicate_pair_ordered"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-score"], name="duplicate_queue_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_a_id}~{self.customer_b_id} ({self.score:.2f})"
+
+
+class MergeRecord(models.Model):
+    """Everything needed to undo a merge: both snapshots and the ids of every moved row."""
+
+    survivor = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="merges_received")
+    merged = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="merges_given")
+    survivor_before = models.JSONField()
+    merged_before = models.JSONField()
+    field_choices = models.JSONField(default=dict)
+    moved = models.JSONField(default=dict, help_text="{model label: [row ids moved to the survivor]}")
+    created_at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"merge {self.merged_id} -> {self.survivor_id}"
+
+
+class ImportStatus(models.TextChoices):
+    STAGED = "staged", _("Uploaded, waiting for confirmation")
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class ImportMapping(models.Model):
+    """A saved column mapping for one source of files (e.g. "展会名单", "有赞导出")."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    mapping = models.JSONField(_("column mapping"), default=dict)
+    options = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ImportJob(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file_name = models.CharField(max_length=255)
+    file_sha256 = models.CharField(max_length=64, db_index=True)
+    encoding = models.CharField(max_length=20, blank=True)
+    headers = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict)
+    saved_mapping = models.ForeignKey(ImportMapping, null=True, blank=True, on_delete=models.SET_NULL)
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.STAGED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    failure = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+
+class ImportRowStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    CREATED = "created", _("Created")
+    UPDATED = "updated", _("Updated")
+    UNCHANGED = "unchanged", _("Unchanged")
+    ERROR = "error", _("Error")
+
+
+class ImportRow(models.Model):
+    """One staged row of an import: processed at most once, so a re-run after a crash loses nothing."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField()
+    data = models.JSONField()
+    status = models.CharField(max_length=20, choices=ImportRowStatus.choices, default=ImportRowStatus.PENDING)
+    errors = models.JSONField(null=True, blank=True)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["job", "row_number"]
+        constraints = [models.UniqueConstraint(fields=["job", "row_number"], name="import_row_unique")]
+        indexes = [models.Index(fields=["job", "status", "row_number"], name="import_row_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id}:{self.row_number}"
+
+
+class InboundKind(models.TextChoices):
+    WEB_FORM = "web_form", _("Website form")
+    MINI_PROGRAM = "mini_program", _("Mini program")
+    ECOMMERCE = "ecommerce", _("E-commerce order")
+    POS = "pos", _("Store / POS")
+
+
+class InboundSource(models.Model):
+    """A system that pushes customers to us (webhook): its own secret and payload mapping."""
+
+    slug = models.SlugField(_("slug"), max_length=50, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("type"), max_length=20, choices=InboundKind.choices)
+    secret = models.CharField(max_length=128)
+    mapping = models.JSONField(_("payload mapping"), default=dict, blank=True)
+    default_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboundDelivery(models.Model):
+    """One received webhook call; the idempotency key makes retries harmless."""
+
+    source = models.ForeignKey(InboundSource, on_delete=models.CASCADE, related_name="deliveries")
+    idempotency_key = models.CharField(max_length=200)
+    received_at = models.DateTimeField(auto_now_add=True)
+    payload = models.JSONField()
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField(default=dict)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "idempotency_key"], name="inbound_delivery_idempotent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_id}:{self.idempotency_key}"

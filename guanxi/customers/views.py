@@ -18,7 +18,9 @@ from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import User
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, queries
+from guanxi.customers.actions import IngestOutcome
 from guanxi.customers.forms import CustomerForm
+from guanxi.customers.identity import DuplicateFound
 from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, LifecycleStage, Tier
 
 TABS = [
@@ -36,6 +38,10 @@ def _visible_or_404(request, pk: int) -> Customer:
     if customer is None:
         raise Http404
     return customer
+
+
+def _can_see(request, customer: Customer) -> bool:
+    return Customer.objects.visible_to(request.user).filter(pk=customer.pk).exists()
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -143,15 +149,31 @@ def customer_tab(request, pk: int, tab: str):
 def customer_create(request):
     require(request.user, Perm.CUSTOMER_CREATE)
     form = CustomerForm(request.POST or None, user=request.user, initial={"owner": request.user.pk})
+    duplicates = None
     if request.method == "POST" and form.is_valid():
         try:
-            customer = actions.create_customer(form.to_action_data(), actor=request.user)
+            customer = actions.create_customer(
+                form.to_action_data(),
+                actor=request.user,
+                confirm_duplicate=form.cleaned_data["confirm_duplicate"],
+            )
         except ValidationError as exc:
             form.add_action_errors(exc)
+        except DuplicateFound as exc:
+            duplicates = exc
         else:
-            messages.success(request, _("Customer created."))
-            return redirect("customers:detail", pk=customer.pk)
-    return render(request, "customers/form.html", {"form": form, "customer": None})
+            if getattr(customer, "ingest_outcome", IngestOutcome.CREATED) != IngestOutcome.CREATED:
+                messages.info(
+                    request, _("The data was added to the existing customer with the same identifier.")
+                )
+            else:
+                messages.success(request, _("Customer created."))
+            return (
+                redirect("customers:detail", pk=customer.pk)
+                if _can_see(request, customer)
+                else redirect("customers:list")
+            )
+    return render(request, "customers/form.html", {"form": form, "customer": None, "duplicates": duplicates})
 
 
 @login_required
@@ -169,20 +191,30 @@ def customer_edit(request, pk: int):
         "wechat_id": getattr(queries.primary_contact(customer, ContactKind.WECHAT_ID), "value", ""),
     }
     form = CustomerForm(request.POST or None, user=request.user, initial=initial)
+    duplicates = None
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.to_action_data().items() if k in form.changed_data or k == "owner_id"}
         if "owner" not in form.changed_data:
             data.pop("owner_id", None)
         try:
-            actions.update_customer(customer.pk, data, actor=request.user)
+            actions.update_customer(
+                customer.pk,
+                data,
+                actor=request.user,
+                confirm_duplicate=form.cleaned_data["confirm_duplicate"],
+            )
         except ValidationError as exc:
             form.add_action_errors(exc)
+        except DuplicateFound as exc:
+            duplicates = exc
         except NotFound:
             raise Http404
         else:
             messages.success(request, _("Customer saved."))
             return redirect("customers:detail", pk=customer.pk)
-    return render(request, "customers/form.html", {"form": form, "customer": customer})
+    return render(
+        request, "customers/form.html", {"form": form, "customer": customer, "duplicates": duplicates}
+    )
 
 
 @login_required

@@ -1,0 +1,210 @@
+"""Identity resolution: which existing customer does incoming data belong to?
+
+Reads only (no writes). Matching looks across *all* customers, whatever the caller's data
+scope: a user must always learn that a duplicate exists (撞单), even when the record belongs to
+someone they cannot see; what they are shown of it is limited (owner, matched field).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db.models import Q
+from django.utils.translation import gettext as _
+from rapidfuzz import fuzz
+
+from guanxi.customers import normalize
+from guanxi.customers.models import ContactKind, ContactPoint, Customer, CustomerKind
+
+# Strongest identifier first: the first kind that matches decides where data lands.
+IDENTIFIER_KINDS = [
+    ContactKind.EXTERNAL_ID,
+    ContactKind.WECHAT_UNIONID,
+    ContactKind.WECHAT_OPENID,
+    ContactKind.PHONE,
+    ContactKind.EMAIL,
+    ContactKind.WECHAT_ID,
+]
+PRIMARY_CONTACT_FIELDS = {
+    "phone": ContactKind.PHONE,
+    "email": ContactKind.EMAIL,
+    "wechat_id": ContactKind.WECHAT_ID,
+}
+FUZZY_THRESHOLD = 0.85
+MAX_FUZZY_CANDIDATES = 50
+
+
+def external_id(channel: str, ref: str) -> str:
+    """The normalised value of an external-id contact point: "<channel>:<id in that system>"."""
+    return f"{channel}:{ref.strip()}"
+
+
+@dataclass(frozen=True)
+class DuplicateMatch:
+    customer_id: int
+    matched_on: str  # a ContactKind value, or "name"
+    exact: bool
+    score: float
+    owner_id: int | None
+    owner_name: str  # "" for the public pool
+    visible: bool  # may the asking user open the record?
+    name: str  # the record's name, only when visible
+
+    def describe(self) -> str:
+        owner = self.owner_name or _("the public pool")
+        field = (
+            str(ContactKind(self.matched_on).label) if self.matched_on in ContactKind.values else _("name")
+        )
+        if self.visible:
+            return _("Same %(field)s as %(name)s (owner: %(owner)s).") % {
+                "field": field,
+                "name": self.name,
+                "owner": owner,
+            }
+        return _("Same %(field)s as an existing customer (owner: %(owner)s).") % {
+            "field": field,
+            "owner": owner,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["message"] = self.describe()
+        if not self.visible:
+            data["customer_id"] = None  # do not leak ids of records the caller may not open
+        return data
+
+
+def identifiers(cleaned: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (kind, normalised value) identifiers carried by validated customer input, strongest first."""
+    found: set[tuple[str, str]] = set()
+    for field, kind in PRIMARY_CONTACT_FIELDS.items():
+        if cleaned.get(field):
+            found.add((kind, cleaned[field]))
+    for point in cleaned.get("contact_points") or []:
+        if point["kind"] in IDENTIFIER_KINDS:
+            found.add((point["kind"], point["normalized"]))
+    return sorted(found, key=lambda kv: (IDENTIFIER_KINDS.index(kv[0]), kv[1]))
+
+
+def exact_matches(idents: list[tuple[str, str]], *, exclude_id: int | None = None) -> list[tuple[int, str]]:
+    """(customer id, matched kind) for live customers holding any identifier, strongest identifier first."""
+    if not idents:
+        return []
+    q = Q()
+    for kind, value in idents:
+        q |= Q(kind=kind, normalized=value)
+    rows = (
+        ContactPoint.objects.filter(q, customer__deleted_at__isnull=True)
+        .exclude(customer_id=exclude_id)
+        .values_list("customer_id", "kind")
+    )
+    best: dict[int, str] = {}
+    for customer_id, kind in rows:
+        if customer_id not in best or IDENTIFIER_KINDS.index(kind) < IDENTIFIER_KINDS.index(
+            best[customer_id]
+        ):
+            best[customer_id] = kind
+    return sorted(best.items(), key=lambda kv: (IDENTIFIER_KINDS.index(kv[1]), kv[0]))
+
+
+def fuzzy_matches(
+    name: str, *, kind: str, city: str = "", company_id: int | None = None, exclude_id: int | None = None
+) -> list[tuple[int, float]]:
+    """Strong name matches in the same city or company (homophones and 張/张 included)."""
+    if not name:
+        return []
+    if kind == CustomerKind.COMPANY:
+        key = normalize.company_name_key(name)
+        pinyin = normalize.search_keys(key or name, person=False)[0]
+        scope = Q()
+    else:
+        if not city and not company_id:
+            return []  # a name alone is too weak
+        key = normalize.person_name_key(name)
+        pinyin = normalize.search_keys(normalize.strip_person_titles(name), person=True)[0]
+        scope = Q(city=city) if city else Q()
+        if company_id:
+            scope = scope | Q(company_id=company_id) if city else Q(company_id=company_id)
+    if not pinyin:
+        return []
+    candidates = (
+        Customer.objects.alive()
+        .filter(scope, kind=kind)
+        .filter(Q(name_pinyin=pinyin) | Q(name=name))
+        .exclude(pk=exclude_id)
+        .values_list("id", "name")[:MAX_FUZZY_CANDIDATES]
+    )
+    keyer = normalize.company_name_key if kind == CustomerKind.COMPANY else normalize.person_name_key
+    results = []
+    for customer_id, other in candidates:
+        other_key = keyer(other)
+        score = 1.0 if other_key == key else 0.5 + 0.5 * fuzz.ratio(key, other_key) / 100
+        if score >= FUZZY_THRESHOLD:
+            results.append((customer_id, round(score, 3)))
+    return sorted(results, key=lambda kv: -kv[1])
+
+
+def find_duplicates(
+    cleaned: dict[str, Any],
+    *,
+    kind: str,
+    actor,
+    exclude_id: int | None = None,
+    name: str = "",
+    city: str = "",
+) -> list[DuplicateMatch]:
+    """Every existing customer the input looks like, exact identifier matches first."""
+    found: dict[int, tuple[str, bool, float]] = {}
+    for customer_id, matched in exact_matches(identifiers(cleaned), exclude_id=exclude_id):
+        found[customer_id] = (matched, True, 1.0)
+    for customer_id, score in fuzzy_matches(
+        cleaned.get("name") or name,
+        kind=kind,
+        city=cleaned.get("city") or city,
+        company_id=cleaned.get("company_id"),
+        exclude_id=exclude_id,
+    ):
+        found.setdefault(customer_id, ("name", False, score))
+    if not found:
+        return []
+    customers = Customer.objects.filter(pk__in=found).select_related("owner")
+    visible = set(Customer.objects.visible_to(actor).filter(pk__in=found).values_list("pk", flat=True))
+    matches = [
+        DuplicateMatch(
+            customer_id=c.pk,
+            matched_on=found[c.pk][0],
+            exact=found[c.pk][1],
+            score=found[c.pk][2],
+            owner_id=c.owner_id,
+            owner_name=str(c.owner) if c.owner_id else "",
+            visible=c.pk in visible,
+            name=c.name if c.pk in visible else "",
+        )
+        for c in customers
+    ]
+    return sorted(matches, key=lambda m: (not m.exact, -m.score, m.customer_id))
+
+
+class DuplicateFound(Exception):
+    """Creating (or changing) the customer would duplicate existing ones."""
+
+    def __init__(self, matches: list[DuplicateMatch], *, blocking: bool, policy: str):
+        super().__init__(f"{len(matches)} duplicate(s)")
+        self.matches = matches
+        self.blocking = blocking
+        self.policy = policy
+
+    def as_dict(self) -> dict[str, Any]:
+        if self.blocking:
+            message = _(
+                "A customer with the same identifier already exists; creating another is not allowed."
+            )
+        else:
+            message = _("This looks like an existing customer. Confirm to save it anyway.")
+        return {
+            "detail": message,
+            "policy": self.policy,
+            "can_confirm": not self.blocking,
+            "duplicates": [m.as_dict() for m in self.matches],
+        }
