@@ -29,9 +29,9 @@ def json_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
-    if isinstance(value, set | tuple):
-        return sorted(json_value(v) for v in value)
-    if isinstance(value, list):
+    if isinstance(value, set | frozenset):
+        return sorted((json_value(v) for v in value), key=str)
+    if isinstance(value, list | tuple):
         return [json_value(v) for v in value]
     if isinstance(value, dict):
         return {k: json_value(v) for k, v in value.items()}

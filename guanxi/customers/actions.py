@@ -31,6 +31,7 @@ from guanxi.customers.models import (
     DuplicatePolicy,
     Gender,
     LifecycleStage,
+    MergeRecord,
     Tier,
 )
 
@@ -653,3 +654,112 @@ def ingest_customer(
     require(actor, Perm.CUSTOMER_CHANGE)
     changed = _absorb(customer, cleaned, actor=actor, channel=channel, overwrite=overwrite)
     return customer, IngestOutcome.UPDATED if changed else IngestOutcome.UNCHANGED
+
+
+def full_state(customer: Customer) -> dict[str, Any]:
+    """Everything a merge may change about a customer, JSON-ready (for MergeRecord and audit)."""
+    fields = {
+        f: getattr(customer, f) for f in [*SNAPSHOT_FIELDS, "field_sources", "deleted_at", "merged_into_id"]
+    }
+    return audit.json_value(
+        {
+            "fields": fields,
+            "tags": sorted(customer.tags.values_list("pk", flat=True)),
+            "contact_points": list(
+                customer.contact_points.order_by("pk").values_list("pk", "kind", "normalized", "is_primary")
+            ),
+        }
+    )
+
+
+@transaction.atomic
+def merge_customers(
+    survivor_id: int, merged_id: int, *, actor, field_choices: dict[str, str] | None = None
+) -> MergeRecord:
+    """Merge `merged_id` into `survivor_id` (合并): fields by survivorship rules, every related row moved,
+    provenance kept, the merged record soft-deleted with `merged_into`. Reversible with `unmerge`."""
+    from guanxi.customers import merging
+
+    require(actor, Perm.CUSTOMER_MERGE)
+    if survivor_id == merged_id:
+        raise ValidationError({"merged_id": [_("A customer cannot be merged with itself.")]})
+    locked = {
+        c.pk: c
+        for c in Customer.objects.visible_to(actor)
+        .alive()
+        .select_for_update(of=("self",))
+        .filter(pk__in=[survivor_id, merged_id])
+        .order_by("pk")
+    }
+    if len(locked) != 2:
+        raise NotFound(merged_id if survivor_id in locked else survivor_id)
+    survivor, merged = locked[survivor_id], locked[merged_id]
+    if survivor.kind != merged.kind:
+        raise ValidationError({"merged_id": [_("A person and a company cannot be merged.")]})
+    before = snapshot(survivor)
+    choices = merging.choose_fields(survivor, merged, field_choices)
+    record = merging.perform_merge(survivor, merged, actor=actor, field_choices=choices)
+    if "name" in [f for f, c in choices.items() if c == "merged"]:
+        _set_name_keys(survivor)
+        survivor.save(update_fields=["name_pinyin", "name_initials"])
+    b, a = audit.diff(before, snapshot(survivor))
+    audit.record(AuditAction.MERGE, survivor, actor=actor, before=b, after={**a, "merged_from": merged.pk})
+    audit.record(
+        AuditAction.MERGE,
+        merged,
+        actor=actor,
+        before={"deleted_at": None},
+        after={"merged_into": survivor.pk},
+    )
+    emit(
+        EventName.CUSTOMER_MERGED,
+        survivor,
+        actor=actor,
+        payload={"merged_id": merged.pk, "merge_id": record.pk},
+    )
+    return record
+
+
+@transaction.atomic
+def unmerge(merge_id: int, *, actor) -> MergeRecord:
+    """Undo a merge: both customers and every moved row are restored as they were."""
+    from guanxi.customers import merging
+
+    require(actor, Perm.CUSTOMER_MERGE)
+    record = MergeRecord.objects.select_for_update().filter(pk=merge_id).first()
+    if record is None or not Customer.objects.visible_to(actor).filter(pk=record.survivor_id).exists():
+        raise NotFound(merge_id)
+    if record.undone_at is not None:
+        raise ValidationError({"merge": [_("This merge was already undone.")]})
+    later = MergeRecord.objects.filter(
+        models.Q(survivor_id__in=[record.survivor_id, record.merged_id])
+        | models.Q(merged_id__in=[record.survivor_id, record.merged_id]),
+        pk__gt=record.pk,
+        undone_at__isnull=True,
+    )
+    if later.exists():
+        raise ValidationError({"merge": [_("Undo the later merges of these customers first.")]})
+    survivor = Customer.objects.select_for_update(of=("self",)).get(pk=record.survivor_id)
+    merged = Customer.objects.select_for_update(of=("self",)).get(pk=record.merged_id)
+    record.survivor, record.merged = survivor, merged
+    before = snapshot(survivor)
+    merging.perform_unmerge(record, actor=actor)
+    survivor.refresh_from_db()
+    _set_name_keys(survivor)
+    survivor.save(update_fields=["name_pinyin", "name_initials"])
+    b, a = audit.diff(before, snapshot(survivor))
+    audit.record(AuditAction.UNMERGE, survivor, actor=actor, before=b, after={**a, "unmerged": merged.pk})
+    audit.record(
+        AuditAction.UNMERGE,
+        merged,
+        actor=actor,
+        before={"merged_into": survivor.pk},
+        after={"deleted_at": None},
+    )
+    emit(
+        EventName.CUSTOMER_UNMERGED,
+        survivor,
+        actor=actor,
+        payload={"merged_id": merged.pk, "merge_id": record.pk},
+    )
+    return record
