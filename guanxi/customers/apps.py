@@ -6,3 +6,6 @@ class CustomersConfig(AppConfig):
     name = "guanxi.customers"
     label = "customers"
     verbose_name = _("Customers")
+
+    def ready(self) -> None:
+        from guanxi.customers import tasks, tasks_quality  # noqa: F401  (registers worker tasks)

@@ -1,0 +1,1 @@
+"""Worker tasks for customer import (Huey)."""

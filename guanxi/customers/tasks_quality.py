@@ -1,0 +1,1 @@
+"""Worker tasks for duplicate detection and data quality (Huey)."""
