@@ -28,10 +28,12 @@ from guanxi.customers.models import (
     ContactPoint,
     Customer,
     CustomerKind,
+    DuplicateCandidate,
     DuplicatePolicy,
     Gender,
     LifecycleStage,
     MergeRecord,
+    ReviewStatus,
     Tier,
 )
 
@@ -378,10 +380,26 @@ def _company_for(name: str, *, actor, owner_id: int | None) -> Customer:
     )
 
 
+def _refresh_derived(customer: Customer, *, check_stage: bool = False) -> None:
+    """Keep the stored completeness score true; optionally enforce the stage's required fields."""
+    from guanxi.customers import quality
+
+    kinds = set(customer.contact_points.values_list("kind", flat=True))
+    if check_stage:
+        values = {f: getattr(customer, f) for f in quality.REQUIRABLE if hasattr(customer, f)}
+        errors = quality.stage_requirement_errors(values, kinds, customer.lifecycle_stage)
+        if errors:
+            raise ValidationError(errors)  # the surrounding transaction rolls the write back
+    score = quality.completeness_of(customer, kinds)
+    if score != customer.completeness:
+        customer.completeness = score
+        Customer.objects.filter(pk=customer.pk).update(completeness=score)
+
+
 def _set_name_keys(customer: Customer) -> None:
-    customer.name_pinyin, customer.name_initials = normalize.search_keys(
-        customer.name, person=customer.kind == CustomerKind.PERSON
-    )
+    pinyin, initials = normalize.search_keys(customer.name, person=customer.kind == CustomerKind.PERSON)
+    # Up to ~6 letters per character: keep within the columns (prefix search is what they serve).
+    customer.name_pinyin, customer.name_initials = pinyin[:400], initials[:100]
 
 
 def duplicate_policy() -> str:
@@ -450,6 +468,7 @@ def _create(cleaned: dict[str, Any], *, actor, default_source: str) -> Customer:
     if cleaned.get("tags"):
         _apply_tags(customer, cleaned["tags"])
     _apply_contacts(customer, cleaned, default_source=channel)
+    _refresh_derived(customer, check_stage=True)
     audit.record(AuditAction.CREATE, customer, actor=actor, before=None, after=snapshot(customer))
     emit(EventName.CUSTOMER_CREATED, customer, actor=actor, payload={"owner_id": owner_id, "source": channel})
     return customer
@@ -494,6 +513,7 @@ def update_customer(
     b, a = audit.diff(before, snapshot(customer))
     if not a:
         return customer
+    _refresh_derived(customer, check_stage=True)
     if not fields:
         Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
     audit.record(AuditAction.UPDATE, customer, actor=actor, before=b, after=a)
@@ -601,6 +621,7 @@ def _absorb(customer: Customer, cleaned: dict[str, Any], *, actor, channel: str,
     b, a = audit.diff(before, snapshot(customer))
     if not a:
         return False
+    _refresh_derived(customer)
     audit.record(AuditAction.UPDATE, customer, actor=actor, before=b, after=a)
     emit(
         EventName.CUSTOMER_UPDATED, customer, actor=actor, payload={"changed": sorted(a), "channel": channel}
@@ -702,6 +723,8 @@ def merge_customers(
     if "name" in [f for f, c in choices.items() if c == "merged"]:
         _set_name_keys(survivor)
         survivor.save(update_fields=["name_pinyin", "name_initials"])
+    _refresh_derived(survivor)
+    _refresh_derived(merged)
     b, a = audit.diff(before, snapshot(survivor))
     audit.record(AuditAction.MERGE, survivor, actor=actor, before=b, after={**a, "merged_from": merged.pk})
     audit.record(
@@ -747,6 +770,8 @@ def unmerge(merge_id: int, *, actor) -> MergeRecord:
     survivor.refresh_from_db()
     _set_name_keys(survivor)
     survivor.save(update_fields=["name_pinyin", "name_initials"])
+    _refresh_derived(survivor)
+    _refresh_derived(merged)
     b, a = audit.diff(before, snapshot(survivor))
     audit.record(AuditAction.UNMERGE, survivor, actor=actor, before=b, after={**a, "unmerged": merged.pk})
     audit.record(
@@ -763,3 +788,29 @@ def unmerge(merge_id: int, *, actor) -> MergeRecord:
         payload={"merged_id": merged.pk, "merge_id": record.pk},
     )
     return record
+
+
+@transaction.atomic
+def decide_duplicate(candidate_id: int, decision: str, *, actor) -> DuplicateCandidate:
+    """The steward's verdict on a pair in the review queue: not a duplicate (remembered: batch
+    detection never proposes the pair again) or later. Merging goes through merge_customers."""
+    require(actor, Perm.CUSTOMER_MERGE)
+    if decision not in (ReviewStatus.NOT_DUPLICATE, ReviewStatus.LATER, ReviewStatus.OPEN):
+        raise ValidationError({"decision": [_("Invalid value.")]})
+    visible = Customer.objects.visible_to(actor)
+    candidate = (
+        DuplicateCandidate.objects.select_for_update()
+        .filter(pk=candidate_id, customer_a__in=visible, customer_b__in=visible)
+        .first()
+    )
+    if candidate is None:
+        raise NotFound(candidate_id)
+    if candidate.status == decision:
+        return candidate
+    before = {"status": candidate.status}
+    candidate.status = decision
+    candidate.decided_at = timezone.now()
+    candidate.decided_by = actor if isinstance(actor, User) else None
+    candidate.save(update_fields=["status", "decided_at", "decided_by"])
+    audit.record(AuditAction.UPDATE, candidate, actor=actor, before=before, after={"status": decision})
+    return candidate

@@ -137,6 +137,9 @@ class Customer(models.Model):
     )
     # Provenance: which channel / record gave each field its current value ({field: {...}}).
     field_sources = models.JSONField(_("field sources"), null=True, blank=True)
+    # Data completeness 0-100, kept by the actions and recomputed by the quality sweep (stored so
+    # that a million records can be listed worst-first and averaged per owner from an index).
+    completeness = models.PositiveSmallIntegerField(_("completeness"), default=0, db_default=0)
 
     objects = CustomerQuerySet.as_manager()
 
@@ -154,6 +157,7 @@ class Customer(models.Model):
             ),
             models.Index(fields=["name"], name="customer_name_idx", opclasses=["varchar_pattern_ops"]),
             models.Index(fields=["lifecycle_stage"], name="customer_stage_idx"),
+            models.Index(fields=["completeness", "id"], name="customer_completeness_idx"),
             models.Index(
                 fields=["deleted_at"], name="customer_deleted_idx", condition=Q(deleted_at__isnull=False)
             ),
@@ -418,3 +422,17 @@ class InboundDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_id}:{self.idempotency_key}"
+
+
+class QualityReport(models.Model):
+    """The result of one data-cleansing run: what looks wrong, for people to fix (nothing is deleted)."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    stats = models.JSONField(default=dict)
+    samples = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"QualityReport {self.pk}"

@@ -48,6 +48,10 @@ class NormalizationError(ValueError):
         self.code = code
         self.field = field
 
+    def __reduce__(self) -> tuple[type[NormalizationError], tuple[str, str, str]]:
+        # Keeps the exception picklable (task queues pickle errors).
+        return (type(self), (self.reason, self.code, self.field))
+
     def __repr__(self) -> str:
         return f"NormalizationError(reason={self.reason!r}, code={self.code!r}, field={self.field!r})"
 
@@ -596,7 +600,7 @@ def _convert(text: str, full: list[str], initials: list[str]) -> None:
         _keys(_run_readings(text[run_start:]), full, initials)
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=65536)
 def search_keys(name: str, *, person: bool = True) -> tuple[str, str]:
     """(pinyin_full, pinyin_initials) for a name, e.g. "张伟" -> ("zhangwei", "zw").
 

@@ -136,3 +136,14 @@ def shown_contact(user, customer: Customer, point: ContactPoint | None) -> str:
     if point.kind == ContactKind.PHONE and not can_see_sensitive(user, customer):
         return normalize.mask_phone(point.normalized)
     return point.value
+
+
+def merge_history(customer: Customer):
+    """Merges this customer received or gave, newest first (shown on the customer page)."""
+    from guanxi.customers.models import MergeRecord
+
+    return (
+        MergeRecord.objects.filter(Q(survivor=customer) | Q(merged=customer))
+        .select_related("merged", "survivor")
+        .order_by("-id")[:20]
+    )

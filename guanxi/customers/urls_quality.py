@@ -1,3 +1,14 @@
-"""URL patterns (filled in by the matching feature module)."""
+"""Data quality pages: overview, duplicate review queue, merge and undo."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from guanxi.customers import views_quality as views
+
+app_name = "quality"
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("duplicates/", views.review_queue, name="duplicates"),
+    path("duplicates/<int:pk>/decide/", views.decide, name="decide"),
+    path("merge/<int:a>/<int:b>/", views.merge, name="merge"),
+    path("merges/<int:pk>/undo/", views.undo_merge, name="undo"),
+]

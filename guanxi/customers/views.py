@@ -127,6 +127,9 @@ def _tab_context(request, customer: Customer, tab: str) -> dict:
         context["orders"] = orders[:50]
     if tab in ("timeline", "history"):
         context["history"] = audit.history_for(customer)[:50]
+    if tab == "history":
+        context["merges"] = queries.merge_history(customer)
+        context["can_merge"] = request.user.has_perm_code(Perm.CUSTOMER_MERGE)
     if tab == "timeline":
         items = [{"at": o.ordered_at, "kind": "order", "obj": o} for o in context["orders"]]
         items += [{"at": e.created_at, "kind": "change", "obj": e} for e in context["history"]]

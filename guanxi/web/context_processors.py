@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 NAV = [
     ("today", _("Today")),
     ("customers:list", _("Customers")),
+    ("quality:overview", _("Data quality")),
 ]
 
 

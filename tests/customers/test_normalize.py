@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import phonenumbers
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -33,7 +35,19 @@ PROPS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthC
 CJK = st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF)
 INTERESTING = st.sampled_from(
     list("张張伟偉单曾先生总经理公司有限集团厂（）() .,-_@+＋１３８\u3000<>\t\n\x00\u200b\u202eABCabc")
-    + ["有限公司", "股份有限公司", "Co.", "Ltd", "Mr. ", "Dr ", "先生", "老师", "(北京)", "【上海】", "gmail.com"]
+    + [
+        "有限公司",
+        "股份有限公司",
+        "Co.",
+        "Ltd",
+        "Mr. ",
+        "Dr ",
+        "先生",
+        "老师",
+        "(北京)",
+        "【上海】",
+        "gmail.com",
+    ]
 )
 MIXED_TEXT = st.lists(st.one_of(st.text(max_size=3), CJK, INTERESTING), max_size=12).map("".join)
 ANY_TEXT = st.one_of(st.text(), MIXED_TEXT)
@@ -57,9 +71,9 @@ def _succeeds(fn, value):
 # --------------------------------------------------------------------------- properties
 
 
-PHONE_LIKE = st.lists(st.sampled_from(list("0123456789１３８+＋ -.()\u3000") + ["86", "0086", "138", ".0"]), max_size=16).map(
-    "".join
-)
+PHONE_LIKE = st.lists(
+    st.sampled_from(list("0123456789１３８+＋ -.()\u3000") + ["86", "0086", "138", ".0"]), max_size=16
+).map("".join)
 EMAIL_LIKE = st.builds(
     "{}{}@{}{}".format,
     st.sampled_from(["", " ", "\u3000"]),
@@ -120,7 +134,9 @@ MOBILE_PREFIXES = [f"1{a}{b}" for a in "35789" for b in "0123456789"]
 
 @st.composite
 def valid_cn_mobiles(draw) -> str:
-    number = draw(st.sampled_from(MOBILE_PREFIXES)) + draw(st.text(alphabet="0123456789", min_size=8, max_size=8))
+    number = draw(st.sampled_from(MOBILE_PREFIXES)) + draw(
+        st.text(alphabet="0123456789", min_size=8, max_size=8)
+    )
     assume(phonenumbers.is_valid_number(phonenumbers.parse(number, "CN")))
     return number
 
@@ -174,11 +190,18 @@ def test_key_and_display_helpers_never_crash(value):
     assert isinstance(is_cn_mobile(value), bool)
     full, initials = search_keys(value)
     assert full == full.lower() and initials == initials.lower()
-    assert search_keys(value, person=False) == (pinyin_full(value, person=False), pinyin_initials(value, person=False))
+    assert search_keys(value, person=False) == (
+        pinyin_full(value, person=False),
+        pinyin_initials(value, person=False),
+    )
 
 
 @PROPS
-@given(run=st.lists(st.sampled_from(sorted(set("中国重庆银行长春乐平单于行长曾经解放朴素都市音乐种子藏宝"))), max_size=6).map("".join))
+@given(
+    run=st.lists(
+        st.sampled_from(sorted(set("中国重庆银行长春乐平单于行长曾经解放朴素都市音乐种子藏宝"))), max_size=6
+    ).map("".join)
+)
 def test_fast_pinyin_path_matches_pypinyin(run):
     # Company keys (person=False) must read exactly like pypinyin's phrase-aware conversion.
     expected = "".join(lazy_pinyin(run, style=Style.NORMAL))
@@ -303,7 +326,18 @@ def test_normalize_email_provider_rules():
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "plainaddress", "@example.com", "a@b", "a@@b.com", "a b@c.com", "a@b..com", "a@.com", "<a>@b.com", "a@b.com."]
+    [
+        "",
+        "plainaddress",
+        "@example.com",
+        "a@b",
+        "a@@b.com",
+        "a b@c.com",
+        "a@b..com",
+        "a@.com",
+        "<a>@b.com",
+        "a@b.com.",
+    ]
     + ["x" * 250 + "@b.com", "x" * 65 + "@b.com"],
 )
 def test_normalize_email_rejects(raw):
@@ -353,6 +387,12 @@ def test_clean_text_rejects(raw, code):
         clean_text(raw, max_length=10, field="name")
     assert info.value.code == code
     assert info.value.field == "name"
+
+
+def test_error_is_picklable():
+    err = NormalizationError(nz.REASON_TOO_LONG, "too_long", "name")
+    copy = pickle.loads(pickle.dumps(err))
+    assert (copy.reason, copy.code, copy.field, str(copy)) == (err.reason, "too_long", "name", err.reason)
 
 
 def test_error_reasons_are_constants():
