@@ -36,6 +36,7 @@ class EventName(models.TextChoices):
     CUSTOMER_RESTORED = "customer.restored"
     CUSTOMER_MERGED = "customer.merged"
     CUSTOMER_UNMERGED = "customer.unmerged"
+    ORDER_CREATED = "order.created"
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
     DEPARTMENT_CREATED = "department.created"

@@ -440,6 +440,7 @@ def create_customer(
     require(actor, Perm.CUSTOMER_CREATE)
     cleaned = clean_customer_input(data, actor=actor)
     kind = cleaned.get("kind") or CustomerKind.PERSON
+    identity.lock_identifiers(identity.identifiers(cleaned))
     if duplicate_policy() == DuplicatePolicy.MERGE and identity.exact_matches(identity.identifiers(cleaned)):
         customer, outcome = ingest_customer(
             data, actor=actor, channel=cleaned.get("source") or default_source
@@ -658,7 +659,9 @@ def ingest_customer(
                 "verified": True,
             },
         ]
-    matches = identity.exact_matches(identity.identifiers(cleaned))
+    idents = identity.identifiers(cleaned)
+    identity.lock_identifiers(idents)
+    matches = identity.exact_matches(idents)
     if not matches:
         if not cleaned.get("name"):
             raise ValidationError({"name": [_("This field is required.")]})

@@ -7,9 +7,11 @@ someone they cannot see; what they are shown of it is limited (owner, matched fi
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from rapidfuzz import fuzz
@@ -85,6 +87,28 @@ def identifiers(cleaned: dict[str, Any]) -> list[tuple[str, str]]:
         if point["kind"] in IDENTIFIER_KINDS:
             found.add((point["kind"], point["normalized"]))
     return sorted(found, key=lambda kv: (IDENTIFIER_KINDS.index(kv[0]), kv[1]))
+
+
+def lock_identifiers(idents: list[tuple[str, str]]) -> None:
+    """Serialise concurrent writes that carry the same identifier, until the transaction ends
+    (two orders of one new buyer arriving at once must not create two customers).
+
+    PostgreSQL: transaction-level advisory locks taken in a fixed order (no deadlocks). SQLite needs
+    none: its IMMEDIATE transactions already admit one writer at a time.
+    """
+    if connection.vendor != "postgresql" or not idents:
+        return
+    lock_ids = sorted(
+        {
+            int.from_bytes(
+                hashlib.blake2b(f"identity:{k}:{v}".encode(), digest_size=8).digest(), "big", signed=True
+            )
+            for k, v in idents
+        }
+    )
+    with connection.cursor() as cursor:
+        for lock_id in lock_ids:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
 
 
 def exact_matches(idents: list[tuple[str, str]], *, exclude_id: int | None = None) -> list[tuple[int, str]]:

@@ -6,6 +6,8 @@ NAV = [
     ("customers:list", _("Customers")),
     ("quality:overview", _("Data quality")),
 ]
+# Shown only to those who may open them.
+ADMIN_NAV = [("inbound:sources", _("Inbound webhooks"))]
 
 
 def navigation(request):
@@ -16,4 +18,9 @@ def navigation(request):
         {"url": reverse(name), "label": label, "active": current.split(":")[0] == name.split(":")[0]}
         for name, label in NAV
     ]
+    if request.user.is_superuser or request.user.has_perm_code("settings.manage"):
+        items += [
+            {"url": reverse(name), "label": label, "active": current.split(":")[0] == name.split(":")[0]}
+            for name, label in ADMIN_NAV
+        ]
     return {"nav_items": items}

@@ -1,0 +1,626 @@
+"""Inbound webhooks (入站 Webhook): web forms, mini programs, e-commerce orders and POS push to us.
+
+One call is `POST /inbound/<slug>/` with a JSON object body, signed with the source's secret:
+
+    X-Guanxi-Timestamp: <unix seconds>
+    X-Guanxi-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">
+    Idempotency-Key: <unique per event; retries reuse it>
+
+`handle_delivery()` checks the call in this order and answers with JSON:
+body too large → 413; bad or missing signature, or a timestamp more than 5 minutes off → 401
+(nothing stored); not a JSON object → 400; no idempotency key → 400; a key already seen → the
+stored response again (`replayed`); otherwise the payload is mapped to customer fields and goes
+through the identity pipeline (`actions.ingest_customer`), and the delivery row is written in the
+same transaction as the customer (and order). A payload the pipeline rejects is answered 422 and
+stored as such, so a retry with the same key gets the same 422.
+
+The delivery row is inserted *first* in that transaction: a concurrent duplicate blocks on the
+unique (source, idempotency_key) index until the winner commits, then replays the winner's answer
+without doing any work itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import hmac
+import json
+import math
+import secrets
+import time
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any, NamedTuple
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+
+from guanxi.core import audit
+from guanxi.core.context import current_request_id
+from guanxi.core.events import EventName, emit
+from guanxi.core.models import AuditAction
+from guanxi.customers import actions, normalize
+from guanxi.customers.models import (
+    Channel,
+    ContactKind,
+    Customer,
+    InboundDelivery,
+    InboundKind,
+    InboundSource,
+)
+from guanxi.sales.models import Order
+
+MAX_BODY_BYTES = 256 * 1024
+TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
+MAX_KEY_LENGTH = 200  # InboundDelivery.idempotency_key
+MAX_EXTERNAL_ID_LENGTH = 200
+ORDER_NUMBER_MAX = 40  # sales.Order.number
+
+TIMESTAMP_HEADER = "X-Guanxi-Timestamp"
+SIGNATURE_HEADER = "X-Guanxi-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+SIGNATURE_SCHEME = "sha256"
+
+ORDER_CREATED = EventName.ORDER_CREATED
+
+CHANNEL_FOR_KIND: dict[str, str] = {
+    InboundKind.WEB_FORM: Channel.WEBSITE,
+    InboundKind.MINI_PROGRAM: Channel.MINI_PROGRAM,
+    InboundKind.ECOMMERCE: Channel.ECOMMERCE,
+    InboundKind.POS: Channel.POS,
+}
+
+# Mapping targets: {target: key in the ingest_customer input}. Text is validated by the pipeline.
+CUSTOMER_TARGETS: dict[str, str] = {
+    "name": "name",
+    "phone": "phone",
+    "email": "email",
+    "wechat_id": "wechat_id",
+    "company": "company_name",
+    "title": "title",
+    "gender": "gender",
+    "birthday": "birthday",
+    "industry": "industry",
+    "province": "province",
+    "city": "city",
+    "address": "address",
+    "notes": "notes",
+    "tags": "tags",
+}
+CONTACT_TARGETS: dict[str, str] = {
+    "wechat_openid": ContactKind.WECHAT_OPENID,
+    "wechat_unionid": ContactKind.WECHAT_UNIONID,
+}
+ORDER_TARGETS = ("order_id", "amount", "currency", "paid_at")
+OTHER_TARGETS = ("external_id", "idempotency_key", *ORDER_TARGETS)
+TARGETS = frozenset([*CUSTOMER_TARGETS, *CONTACT_TARGETS, *OTHER_TARGETS])
+_TARGET_FOR_INPUT_KEY = {key: target for target, key in CUSTOMER_TARGETS.items()}
+
+# {target: dotted path in the payload}. A source's own `mapping` overrides these per target
+# (an empty path or null switches a default off).
+DEFAULT_MAPPINGS: dict[str, dict[str, str]] = {
+    InboundKind.WEB_FORM: {
+        "name": "name",
+        "phone": "phone",
+        "email": "email",
+        "company": "company",
+        "city": "city",
+        "notes": "message",
+    },
+    InboundKind.MINI_PROGRAM: {
+        "wechat_openid": "openid",
+        "wechat_unionid": "unionid",
+        "name": "nickName",
+        "phone": "phoneNumber",
+    },
+    InboundKind.ECOMMERCE: {
+        "external_id": "buyer.id",
+        "name": "buyer.name",
+        "phone": "buyer.mobile",
+        "email": "buyer.email",
+        "province": "address.province",
+        "city": "address.city",
+        "address": "address.detail",
+        "order_id": "order_id",
+        "amount": "amount",
+        "currency": "currency",
+        "paid_at": "paid_at",
+        "idempotency_key": "order_id",
+    },
+    InboundKind.POS: {
+        "external_id": "member_no",
+        "phone": "phone",
+        "name": "name",
+        "tags": "store",
+    },
+}
+
+GENDER_SYNONYMS = {
+    "male": "male",
+    "m": "male",
+    "1": "male",
+    "男": "male",
+    "female": "female",
+    "f": "female",
+    "2": "female",
+    "女": "female",
+    "0": "",
+    "unknown": "",
+    "未知": "",
+}
+
+
+class InboundResponse(NamedTuple):
+    """What to answer: HTTP status, JSON body, and whether it is a stored answer replayed."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+class PayloadError(Exception):
+    """The body cannot be processed at all (400): nothing is stored."""
+
+
+# --------------------------------------------------------------------------- signing
+
+
+def generate_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def signature(secret: str, timestamp: str | int, body: bytes) -> str:
+    """The X-Guanxi-Signature value for a body: "sha256=" + hex HMAC-SHA256 of "<timestamp>.<body>"."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"{SIGNATURE_SCHEME}={mac.hexdigest()}"
+
+
+def signed_headers(secret: str, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+    """Timestamp and signature headers for a body (for senders written in Python, and tests)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature(secret, ts, body)}
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), "")
+    return str(value or "").strip()
+
+
+def verify_signature(
+    secret: str, headers: Mapping[str, str], body: bytes, *, now: float | None = None
+) -> str | None:
+    """None when the call is authentic and fresh, else the reason to answer 401 with."""
+    timestamp = _header(headers, TIMESTAMP_HEADER)
+    provided = _header(headers, SIGNATURE_HEADER)
+    if not timestamp or not provided:
+        return _("Missing X-Guanxi-Timestamp or X-Guanxi-Signature header.")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return _("X-Guanxi-Timestamp must be a Unix time in seconds.")
+    if not secret:
+        return _("Invalid signature.")
+    expected = signature(secret, timestamp, body)
+    if not hmac.compare_digest(expected.encode(), provided.lower().encode("utf-8", "replace")):
+        return _("Invalid signature.")
+    now = time.time() if now is None else now
+    if abs(now - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
+        return _(
+            "The timestamp is more than %(minutes)d minutes away from our clock; check the sender's clock."
+        ) % {"minutes": TIMESTAMP_TOLERANCE_SECONDS // 60}
+    return None
+
+
+# --------------------------------------------------------------------------- payload and mapping
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _check_storable(payload: Any) -> None:
+    """JSON that PostgreSQL's jsonb cannot hold (NUL, lone surrogates, infinities) is refused."""
+    stack = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise PayloadError(_("The body must not contain NUL characters."))
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PayloadError(_("The body is not valid JSON."))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise PayloadError(_("The body is not valid JSON."))
+
+
+def parse_payload(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body.decode("utf-8-sig"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise PayloadError(_("The body is not valid JSON."))
+    if not isinstance(payload, dict):
+        raise PayloadError(_("The body must be a JSON object."))
+    _check_storable(payload)
+    return payload
+
+
+def effective_mapping(source: InboundSource) -> dict[str, str]:
+    """The kind's default mapping with the source's own mapping laid over it, per target."""
+    mapping = dict(DEFAULT_MAPPINGS.get(source.kind, {}))
+    own = source.mapping if isinstance(source.mapping, dict) else {}
+    for target, path in own.items():
+        if target not in TARGETS:
+            continue
+        if path in (None, ""):
+            mapping.pop(target, None)
+        elif isinstance(path, str):
+            mapping[target] = path.strip()
+    return mapping
+
+
+def mapping_errors(mapping: Any) -> list[str]:
+    """What is wrong with a source's mapping (for the admin form); [] when it is usable."""
+    if not isinstance(mapping, dict):
+        return [_("The mapping must be a JSON object of {field: dotted path}.")]
+    errors = []
+    for target, path in mapping.items():
+        if target not in TARGETS:
+            errors.append(
+                _("Unknown field %(field)s. Use one of: %(fields)s.")
+                % {"field": target, "fields": ", ".join(sorted(TARGETS))}
+            )
+        elif path not in (None, "") and (
+            not isinstance(path, str) or any(not part.strip() for part in path.split("."))
+        ):
+            errors.append(_("The path for %(field)s must be text like buyer.mobile.") % {"field": target})
+    return errors
+
+
+def resolve(payload: Any, path: str) -> Any:
+    """The value at a dotted path ("buyer.mobile", "items.0.sku"); None when any step is missing."""
+    value = payload
+    for part in path.split("."):
+        if isinstance(value, dict):
+            if part not in value:
+                return None
+            value = value[part]
+        elif isinstance(value, list) and part.isascii() and part.isdigit():
+            index = int(part)
+            if index >= len(value):
+                return None
+            value = value[index]
+        else:
+            return None
+    return value
+
+
+class _NotText(Exception):
+    pass
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as text (numbers too: phones and member numbers often arrive as numbers)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise _NotText
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        return value.strip() or None
+    raise _NotText
+
+
+def _amount(value: Any) -> decimal.Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError
+    amount = decimal.Decimal(str(value).strip().replace(",", ""))
+    if not amount.is_finite() or amount < 0 or amount >= 10**12:
+        raise ValueError
+    return amount.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP)
+
+
+def _moment(value: Any) -> dt.datetime:
+    """ISO 8601 date-time or date (local time when no offset is given), or Unix seconds/milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 10**11 else value
+        return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    if not isinstance(value, str):
+        raise ValueError
+    text = value.strip()
+    moment = parse_datetime(text)
+    if moment is None:
+        day = parse_date(text)
+        if day is None:
+            raise ValueError
+        moment = dt.datetime.combine(day, dt.time())
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+class MappedPayload(NamedTuple):
+    customer: dict[str, Any]  # input for actions.ingest_customer
+    external_ref: str
+    order: dict[str, Any] | None  # {"number", "amount", "currency", "ordered_at"}
+
+
+def map_payload(source: InboundSource, payload: dict[str, Any], mapping: dict[str, str]) -> MappedPayload:
+    """Shape a payload into pipeline input. Raises ValidationError keyed by mapping target."""
+    errors: dict[str, list[str]] = {}
+    values = {target: resolve(payload, path) for target, path in mapping.items() if target in TARGETS}
+    data: dict[str, Any] = {}
+
+    def text(target: str) -> str | None:
+        try:
+            return _text(values.get(target))
+        except _NotText:
+            errors.setdefault(target, []).append(_("Must be text."))
+            return None
+
+    for target, key in CUSTOMER_TARGETS.items():
+        if target == "tags":
+            raw = values.get("tags")
+            items = raw if isinstance(raw, list) else [raw]
+            try:
+                tags = [t for t in (_text(item) for item in items) if t]
+            except _NotText:
+                errors.setdefault(target, []).append(_("Must be text."))
+                continue
+            if tags:
+                data[key] = tags
+            continue
+        value = text(target)
+        if value is None:
+            continue
+        if target == "gender":
+            value = GENDER_SYNONYMS.get(value.lower(), value)
+            if not value:
+                continue
+        data[key] = value
+
+    points = []
+    for target, kind in CONTACT_TARGETS.items():
+        value = text(target)
+        if value is None:
+            continue
+        try:
+            normalize.normalize_wechat_id(value)
+        except normalize.NormalizationError as exc:
+            errors.setdefault(target, []).append(actions._error_message(exc, 64))
+            continue
+        points.append({"kind": kind, "value": value, "source": CHANNEL_FOR_KIND[source.kind]})
+    if points:
+        data["contact_points"] = points
+
+    external_ref = ""
+    external = text("external_id")
+    if external is not None:
+        if len(external) > MAX_EXTERNAL_ID_LENGTH:
+            errors.setdefault("external_id", []).append(
+                _("Must be at most %(max)d characters.") % {"max": MAX_EXTERNAL_ID_LENGTH}
+            )
+        else:
+            # Scoped by the source: buyer 123 of one shop is not buyer 123 of another.
+            external_ref = f"{source.slug}:{external}"
+
+    if source.default_owner_id and source.default_owner and source.default_owner.is_active:
+        data["owner_id"] = source.default_owner_id
+
+    order = None
+    order_id = text("order_id")
+    if order_id is not None:
+        number = f"{source.slug}:{order_id}"
+        if len(number) > ORDER_NUMBER_MAX:
+            errors.setdefault("order_id", []).append(
+                _("Must be at most %(max)d characters.")
+                % {"max": max(ORDER_NUMBER_MAX - len(source.slug) - 1, 0)}
+            )
+        order = {"number": number}
+        try:
+            if values.get("amount") in (None, ""):
+                errors.setdefault("amount", []).append(_("This field is required."))
+            else:
+                order["amount"] = _amount(values["amount"])
+        except (ValueError, ArithmeticError):
+            errors.setdefault("amount", []).append(_("Enter a valid amount (a number, not negative)."))
+        try:
+            paid_at = values.get("paid_at")
+            order["ordered_at"] = timezone.now() if paid_at in (None, "") else _moment(paid_at)
+        except (ValueError, OverflowError, OSError):
+            errors.setdefault("paid_at", []).append(
+                _("Enter a valid date and time (ISO 8601 or Unix seconds).")
+            )
+        currency = text("currency") or "CNY"
+        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+            errors.setdefault("currency", []).append(_("Enter a three-letter currency code such as CNY."))
+        order["currency"] = currency.upper()
+
+    if errors:
+        raise ValidationError(errors)
+    return MappedPayload(data, external_ref, order)
+
+
+def idempotency_key(headers: Mapping[str, str], payload: dict[str, Any], mapping: dict[str, str]) -> str:
+    """The Idempotency-Key header, else the payload field the mapping names (e.g. the order id)."""
+    key = _header(headers, IDEMPOTENCY_HEADER)
+    if not key and mapping.get("idempotency_key"):
+        try:
+            key = _text(resolve(payload, mapping["idempotency_key"])) or ""
+        except _NotText:
+            key = ""
+    if not key:
+        raise PayloadError(_("Missing Idempotency-Key header."))
+    if len(key) > MAX_KEY_LENGTH:
+        raise PayloadError(
+            _("The idempotency key must be at most %(max)d characters.") % {"max": MAX_KEY_LENGTH}
+        )
+    return key
+
+
+def error_items(exc: ValidationError, mapping: dict[str, str]) -> list[dict[str, Any]]:
+    """422 detail in the API's shape; `loc` points at the payload path the bad value came from."""
+    if not hasattr(exc, "error_dict"):
+        return [{"loc": ["body"], "msg": str(m), "type": "value_error"} for m in exc.messages]
+    items = []
+    for key, messages in exc.message_dict.items():
+        target = _TARGET_FOR_INPUT_KEY.get(key, key)
+        path = mapping.get(target)
+        loc = ["body", *(path.split(".") if path else [target] if target in TARGETS else [])]
+        for message in messages:
+            items.append({"loc": loc, "msg": str(message), "type": "value_error", "field": target})
+    return items
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@transaction.atomic
+def record_order(
+    customer: Customer,
+    number: str,
+    amount: decimal.Decimal,
+    ordered_at: dt.datetime,
+    channel: str,
+    *,
+    actor,
+    currency: str = "CNY",
+) -> tuple[Order, bool]:
+    """Record a paid order once (idempotent by its unique number). Returns (order, created)."""
+    existing = Order.objects.filter(number=number).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                customer=customer,
+                number=number,
+                amount=amount,
+                currency=currency,
+                ordered_at=ordered_at,
+                channel=channel,
+            )
+    except IntegrityError:  # the same order recorded concurrently: the first one stands
+        return Order.objects.get(number=number), False
+    after = {
+        f: getattr(order, f) for f in ("customer_id", "number", "amount", "currency", "ordered_at", "channel")
+    }
+    audit.record(AuditAction.CREATE, order, actor=actor, before=None, after=after)
+    emit(
+        ORDER_CREATED,
+        order,
+        actor=actor,
+        payload={"customer_id": customer.pk, "amount": amount, "channel": channel},
+    )
+    return order, True
+
+
+def _apply(
+    source: InboundSource, payload: dict[str, Any], mapping: dict[str, str], delivery: InboundDelivery
+) -> tuple[int, dict[str, Any], Customer]:
+    channel = CHANNEL_FOR_KIND[source.kind]
+    mapped = map_payload(source, payload, mapping)
+    customer, outcome = actions.ingest_customer(
+        mapped.customer, actor=None, channel=channel, external_ref=mapped.external_ref
+    )
+    body: dict[str, Any] = {
+        "outcome": str(outcome),
+        "customer_id": customer.pk,
+        "delivery_id": delivery.pk,
+        "request_id": current_request_id(),
+    }
+    if mapped.order is not None:
+        order, created = record_order(
+            customer,
+            mapped.order["number"],
+            mapped.order["amount"],
+            mapped.order["ordered_at"],
+            channel,
+            actor=None,
+            currency=mapped.order["currency"],
+        )
+        body["order"] = {
+            "id": order.pk,
+            "number": order.number,
+            "outcome": "created" if created else "unchanged",
+        }
+    status = HTTPStatus.CREATED if outcome == actions.IngestOutcome.CREATED else HTTPStatus.OK
+    return int(status), body, customer
+
+
+def _process(
+    source: InboundSource, key: str, payload: dict[str, Any], mapping: dict[str, str]
+) -> InboundResponse:
+    with transaction.atomic():
+        # Claim the key first: a concurrent duplicate waits here and then fails on the unique index.
+        delivery = InboundDelivery.objects.create(
+            source=source, idempotency_key=key, payload=payload, status_code=HTTPStatus.ACCEPTED
+        )
+        customer = None
+        try:
+            with transaction.atomic():
+                status, body, customer = _apply(source, payload, mapping, delivery)
+        except ValidationError as exc:
+            status = int(HTTPStatus.UNPROCESSABLE_ENTITY)
+            body = {"detail": error_items(exc, mapping), "delivery_id": delivery.pk}
+        delivery.status_code, delivery.response, delivery.customer = status, body, customer
+        delivery.save(update_fields=["status_code", "response", "customer"])
+    return InboundResponse(status, body)
+
+
+def _replay(delivery: InboundDelivery) -> InboundResponse:
+    return InboundResponse(delivery.status_code, delivery.response, replayed=True)
+
+
+def _error(status: HTTPStatus, message: str) -> InboundResponse:
+    return InboundResponse(int(status), {"detail": message})
+
+
+def active_source(slug: str) -> InboundSource | None:
+    return InboundSource.objects.select_related("default_owner").filter(slug=slug, is_active=True).first()
+
+
+def handle_delivery(
+    source: InboundSource, headers: Mapping[str, str], body: bytes, *, now: float | None = None
+) -> InboundResponse:
+    """Check, deduplicate and process one webhook call (see the module docstring for the order)."""
+    if len(body) > MAX_BODY_BYTES:
+        return _error(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            _("The body is larger than %(max)d KB.") % {"max": MAX_BODY_BYTES // 1024},
+        )
+    failure = verify_signature(source.secret, headers, body, now=now)
+    if failure:
+        return _error(HTTPStatus.UNAUTHORIZED, failure)
+    mapping = effective_mapping(source)
+    try:
+        payload = parse_payload(body)
+        key = idempotency_key(headers, payload, mapping)
+    except PayloadError as exc:
+        return _error(HTTPStatus.BAD_REQUEST, str(exc))
+    previous = InboundDelivery.objects.filter(source=source, idempotency_key=key).first()
+    if previous is not None:
+        return _replay(previous)
+    try:
+        return _process(source, key, payload, mapping)
+    except IntegrityError:
+        previous = InboundDelivery.objects.filter(source=source, idempotency_key=key).first()
+        if previous is None:
+            raise
+        return _replay(previous)
