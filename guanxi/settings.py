@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "guanxi.core",
     "guanxi.customers",
     "guanxi.sales",
+    "guanxi.engagement",
+    "guanxi.messaging",
     "guanxi.web",
 ]
 

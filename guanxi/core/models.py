@@ -78,6 +78,17 @@ class User(AbstractUser):
     )
     role = models.ForeignKey(Role, verbose_name=_("role"), null=True, blank=True, on_delete=models.PROTECT)
     mobile = models.CharField(_("mobile"), max_length=32, blank=True)
+    # Lead assignment: capacity (open leads) and working hours; reminders: quiet hours.
+    lead_capacity = models.PositiveIntegerField(_("lead capacity"), null=True, blank=True)
+    work_schedule = models.JSONField(
+        _("working hours"),
+        null=True,
+        blank=True,
+        help_text='{"days": [0, 1, 2, 3, 4], "start": "09:00", "end": "18:00"}',
+    )
+    away_until = models.DateTimeField(_("away until"), null=True, blank=True)
+    quiet_start = models.TimeField(_("quiet hours from"), null=True, blank=True)
+    quiet_end = models.TimeField(_("quiet hours until"), null=True, blank=True)
 
     class Meta:
         ordering = ["username"]

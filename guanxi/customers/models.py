@@ -140,6 +140,14 @@ class Customer(models.Model):
     # Data completeness 0-100, kept by the actions and recomputed by the quality sweep (stored so
     # that a million records can be listed worst-first and averaged per owner from an index).
     completeness = models.PositiveSmallIntegerField(_("completeness"), default=0, db_default=0)
+    # Follow-up engine: kept by the engagement actions, read by the set-based sweeps.
+    last_follow_up_at = models.DateTimeField(_("last follow-up"), null=True, blank=True)
+    owned_since = models.DateTimeField(_("owned since"), null=True, blank=True)
+    pool = models.ForeignKey(
+        "engagement.Pool", verbose_name=_("public pool"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="customers",
+    )  # fmt: skip
+    locked = models.BooleanField(_("locked (never reclaimed)"), default=False, db_default=False)
 
     objects = CustomerQuerySet.as_manager()
 

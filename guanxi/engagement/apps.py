@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class EngagementConfig(AppConfig):
+    name = "guanxi.engagement"
+    label = "engagement"
+    verbose_name = _("Follow-up")
+
+    def ready(self) -> None:
+        from guanxi.engagement import tasks  # noqa: F401  (registers worker tasks)

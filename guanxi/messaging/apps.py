@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MessagingConfig(AppConfig):
+    name = "guanxi.messaging"
+    label = "messaging"
+    verbose_name = _("Notifications")
+
+    def ready(self) -> None:
+        from guanxi.messaging import tasks  # noqa: F401  (registers worker tasks)
