@@ -1,0 +1,1 @@
+"""Worker tasks of the public pool (Huey)."""

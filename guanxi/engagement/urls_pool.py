@@ -1,0 +1,3 @@
+"""URL patterns (filled in by the matching feature module)."""
+
+urlpatterns: list = []
