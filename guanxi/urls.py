@@ -13,6 +13,7 @@ urlpatterns = [
     path("imports/", include("guanxi.customers.urls_import")),
     path("inbound/", include("guanxi.customers.urls_inbound")),
     path("data-quality/", include("guanxi.customers.urls_quality")),
+    path("follow-up/", include("guanxi.engagement.urls")),
     path("pools/", include("guanxi.engagement.urls_pool")),
     path("assignment/", include("guanxi.engagement.urls_assignment")),
     path("notifications/", include("guanxi.messaging.urls")),

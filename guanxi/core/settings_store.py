@@ -16,6 +16,11 @@ DEFAULTS: dict[str, Any] = {
     "customers.duplicate_policy": "warn",
     # Required fields per lifecycle stage (data quality), e.g. {"active": ["phone", "city"]}.
     "customers.required_fields_by_stage": {},
+    # Overdue reminders repeat per customer tier (hours), so key accounts are chased and others
+    # do not flood people (提醒疲劳); "" is for untiered customers and tasks without a customer.
+    "engagement.reminder_interval_hours": {"A": 24, "B": 72, "C": 168, "": 72},
+    # An overdue task escalates to the owner's manager this many hours after the owner was told.
+    "engagement.escalation_hours": 24,
 }
 
 

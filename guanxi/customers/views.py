@@ -11,6 +11,7 @@ from django.db.models import Count, Max, Sum
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from guanxi.core import audit
@@ -21,14 +22,16 @@ from guanxi.customers import actions, queries
 from guanxi.customers.actions import IngestOutcome
 from guanxi.customers.forms import CustomerForm
 from guanxi.customers.identity import DuplicateFound
+from guanxi.engagement.forms import FollowUpForm, TaskForm
+from guanxi.engagement.models import EnrollmentStatus, TaskStatus
 from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, LifecycleStage, Tier
 
 TABS = [
-    ("timeline", _("Timeline")),
-    ("deals", _("Deals")),
-    ("tickets", _("Tickets")),
-    ("orders", _("Orders")),
-    ("history", _("Change history")),
+    ("timeline", gettext_lazy("Timeline")),
+    ("deals", gettext_lazy("Deals")),
+    ("tickets", gettext_lazy("Tickets")),
+    ("orders", gettext_lazy("Orders")),
+    ("history", gettext_lazy("Change history")),
 ]
 
 
@@ -112,6 +115,14 @@ def customer_detail(request, pk: int):
         else [],
         "can_edit": request.user.has_perm_code(Perm.CUSTOMER_CHANGE),
         "can_delete": request.user.has_perm_code(Perm.CUSTOMER_DELETE),
+        "follow_up_form": FollowUpForm(),
+        "task_form": TaskForm(),
+        "open_tasks": customer.tasks.filter(status=TaskStatus.OPEN)
+        .select_related("owner")
+        .order_by("due_at")[:20],
+        "enrollments": customer.cadences.filter(
+            status__in=[EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED]
+        ).select_related("cadence"),
         **_tab_context(request, customer, tab),
     }
     return render(request, "customers/detail.html", context)
@@ -131,7 +142,9 @@ def _tab_context(request, customer: Customer, tab: str) -> dict:
         context["merges"] = queries.merge_history(customer)
         context["can_merge"] = request.user.has_perm_code(Perm.CUSTOMER_MERGE)
     if tab == "timeline":
-        items = [{"at": o.ordered_at, "kind": "order", "obj": o} for o in context["orders"]]
+        follow_ups = customer.follow_ups.select_related("author")[:50]
+        items = [{"at": f.occurred_at, "kind": "follow_up", "obj": f} for f in follow_ups]
+        items += [{"at": o.ordered_at, "kind": "order", "obj": o} for o in context["orders"]]
         items += [{"at": e.created_at, "kind": "change", "obj": e} for e in context["history"]]
         context["timeline"] = sorted(items, key=lambda i: i["at"], reverse=True)[:50]
     return context

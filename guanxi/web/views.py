@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from guanxi.core.actions import create_api_token
 from guanxi.core.middleware import too_large_response
 from guanxi.core.models import AuditEntry
-from guanxi.customers import queries as customer_queries
 from guanxi.customers.models import Customer
+from guanxi.engagement import queries as engagement_queries
 
 
 def home(request):
@@ -27,18 +24,15 @@ def home(request):
 
 @login_required
 def today(request):
+    """Each user's working list: overdue and due tasks, new leads, at-risk customers, response times;
+    managers also see their team's overdue tasks."""
     user = request.user
     mine = Customer.objects.visible_to(user).alive().filter(owner=user)
-    since = timezone.now() - dt.timedelta(days=7)
-    new_assigned = customer_queries.with_list_relations(mine.filter(created_at__gte=since)).order_by("-id")[
-        :10
-    ]
-    recent = AuditEntry.objects.filter(actor=user).order_by("-created_at")[:10]
     context = {
         "my_customer_count": mine.count(),
-        "new_assigned": new_assigned,
-        "recent_changes": recent,
-        "visible_count": Customer.objects.visible_to(user).alive().count(),
+        "recent_changes": AuditEntry.objects.filter(actor=user).order_by("-created_at")[:8],
+        "team_overdue": engagement_queries.team_overdue(user) if user.data_scope != "own" else [],
+        **engagement_queries.today_for(user),
     }
     return render(request, "web/today.html", context)
 

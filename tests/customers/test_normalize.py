@@ -513,3 +513,12 @@ def test_surname_reading_only_for_people_and_first_position():
 def test_traditional_and_simplified_share_keys():
     assert search_keys("張偉") == search_keys("张伟")
     assert search_keys("單偉") == search_keys("单伟") == ("shanwei", "sw")
+
+
+def test_names_are_simplified_character_by_character():
+    # OpenCC's phrase table reads 沈思 as the traditional word 沉思; in a name it is the surname 沈.
+    assert to_simplified("沈思英") == "沈思英"
+    assert search_keys("沈思英") == ("shensiying", "ssy")
+    assert to_simplified("乾隆") == "乾隆"
+    assert to_simplified("張偉") == "张伟"
+    assert to_simplified("北京字節跳動") == "北京字节跳动"

@@ -1,6 +1,7 @@
 """`guanxi up`: everything a new user needs, in one command."""
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -43,6 +44,11 @@ class Command(BaseCommand):
         worker = None
         if not no_worker:
             worker = subprocess.Popen([sys.executable, "-m", "guanxi.cli", "worker"])  # noqa: S603
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt  # SIGTERM ends `up` like Ctrl+C: the worker is stopped too
+
+        signal.signal(signal.SIGTERM, stop)
         try:
             call_command("serve", host=host, port=port)
         except KeyboardInterrupt:

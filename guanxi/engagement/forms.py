@@ -1,0 +1,59 @@
+"""Follow-up and task forms: they shape input; the actions validate it."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from guanxi.engagement.models import FollowUpKind, FollowUpOutcome, TaskPriority
+
+
+class FollowUpForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Type"), choices=FollowUpKind.choices, initial=FollowUpKind.CALL)
+    outcome = forms.ChoiceField(
+        label=_("Outcome"), choices=[("", "—"), *FollowUpOutcome.choices], required=False
+    )
+    content = forms.CharField(
+        label=_("What happened"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    next_step = forms.CharField(
+        label=_("Next step"), required=False, widget=forms.TextInput(attrs={"maxlength": 200})
+    )
+    next_follow_up_at = forms.DateTimeField(
+        label=_("Next follow-up"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs["class"] = (
+                "form-select" if isinstance(field.widget, forms.Select) else "form-control"
+            )
+
+
+class TaskForm(forms.Form):
+    title = forms.CharField(
+        label=_("Title"), required=False, widget=forms.TextInput(attrs={"maxlength": 200})
+    )
+    due_at = forms.DateTimeField(
+        label=_("Due"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    priority = forms.TypedChoiceField(
+        label=_("Priority"), choices=TaskPriority.choices, coerce=int, initial=TaskPriority.NORMAL
+    )
+    description = forms.CharField(
+        label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs["class"] = (
+                "form-select" if isinstance(field.widget, forms.Select) else "form-control"
+            )
+
+
+def add_action_errors(form: forms.Form, exc) -> None:
+    for field, messages in exc.message_dict.items():
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
