@@ -6,8 +6,6 @@ Every ``normalize_*`` function either returns a str or raises :class:`Normalizat
 
 from __future__ import annotations
 
-import functools
-
 import re
 import threading
 import unicodedata
@@ -318,7 +316,7 @@ def _convert_t2s(text: str) -> str:
 _KEEP_AS_IS = frozenset("乾著")
 
 
-@functools.lru_cache(maxsize=65536)
+@lru_cache(maxsize=65536)
 def _simplified_char(ch: str) -> str:
     if ch in _KEEP_AS_IS:
         return ch

@@ -22,9 +22,9 @@ from guanxi.customers import actions, queries
 from guanxi.customers.actions import IngestOutcome
 from guanxi.customers.forms import CustomerForm
 from guanxi.customers.identity import DuplicateFound
+from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, LifecycleStage, Tier
 from guanxi.engagement.forms import FollowUpForm, TaskForm
 from guanxi.engagement.models import EnrollmentStatus, TaskStatus
-from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, LifecycleStage, Tier
 
 TABS = [
     ("timeline", gettext_lazy("Timeline")),
