@@ -36,7 +36,8 @@ def test_follow_up_next_step_today_and_team_overdue(page, org, browser, live_ser
     row = page.locator("#my-tasks li", has_text="发送产品资料")
     expect(row).to_have_count(1)
     row.locator("button.complete-task").click()  # htmx swaps the row in place
-    expect(page.locator("#my-tasks")).to_contain_text("已完成")
+    expect(page.locator("#my-tasks button.complete-task")).to_have_count(0)
+    expect(page.locator("#my-tasks")).to_contain_text("✓")
     task = Task.objects.get(title="发送产品资料")
     assert task.status == TaskStatus.DONE and task.completed_by_id == org.rep_e1.pk
 
