@@ -12,3 +12,12 @@ def cleanse_daily() -> int:
     """Nightly cleansing sweep: recompute completeness, report invalid phones, contactless and stale
     duplicates. Reports only; never deletes."""
     return quality.cleanse().pk
+
+
+@db_periodic_task(crontab(hour="2", minute="7"))
+@lock_task("customers-dedupe")
+def dedupe_nightly() -> int:
+    """Nightly batch duplicate detection into the review queue (worker process, forked comparers)."""
+    from guanxi.customers.dedupe import run_batch_dedupe
+
+    return run_batch_dedupe().pk
