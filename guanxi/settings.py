@@ -93,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "guanxi.web.context_processors.navigation",
+                "guanxi.messaging.context_processors.unread",
             ],
         },
     },
@@ -146,6 +147,7 @@ def _huey_config(url: str) -> dict:
 
 
 HUEY = _huey_config(QUEUE_URL)
+HUEY["results"] = False  # nothing reads task results; storing them would only grow the queue store
 HUEY["consumer"] = {"workers": int(os.environ.get("GUANXI_WORKERS", "2")), "worker_type": "thread"}
 HUEY.pop("url", None)
 
@@ -182,6 +184,15 @@ EMAIL_HOST = os.environ.get("GUANXI_EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("GUANXI_EMAIL_PORT", "25"))
 DEFAULT_FROM_EMAIL = os.environ.get("GUANXI_EMAIL_FROM", "guanxi@localhost")
 EMAIL_BACKEND = os.environ.get("GUANXI_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST_USER = os.environ.get("GUANXI_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("GUANXI_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("GUANXI_EMAIL_TLS", False)
+EMAIL_USE_SSL = _env_bool("GUANXI_EMAIL_SSL", False)  # e.g. port 465 at QQ / Aliyun enterprise mail
+EMAIL_TIMEOUT = int(os.environ.get("GUANXI_EMAIL_TIMEOUT", "10"))
+# SMS provider class (see guanxi.messaging.channels.SmsBackend); the default only logs.
+GUANXI_SMS_BACKEND = os.environ.get("GUANXI_SMS_BACKEND", "guanxi.messaging.channels.LogSmsBackend")
+# Absolute base URL used in links inside emails, e.g. https://crm.example.com
+GUANXI_SITE_URL = os.environ.get("GUANXI_SITE_URL", "")
 
 LOGGING = {
     "version": 1,

@@ -1,8 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
 from guanxi.api import api
+from guanxi.core.converters import IdConverter
 from guanxi.web import views as web_views
+
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("", web_views.home, name="home"),

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from guanxi.core import audit, settings_store
 from guanxi.core.events import EventName, emit
+from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, Tag, User
 from guanxi.core.permissions import Perm
@@ -281,6 +282,8 @@ def snapshot(customer: Customer) -> dict[str, Any]:
 
 def get_for_write(customer_id: int, *, actor) -> Customer:
     """Lock and return a customer the actor may see, or raise NotFound (nothing is written)."""
+    if as_id(customer_id) is None:
+        raise NotFound(customer_id)
     customer = (
         Customer.objects.visible_to(actor)
         .alive()

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from guanxi.core import audit
+from guanxi.core.converters import MAX_ID
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, queries
@@ -134,7 +135,7 @@ class CustomerPage(Schema):
 class ListParams(Schema):
     q: str = Field("", description="Name, pinyin or initials, phone (or its last digits), email, WeChat ID.")
     kind: CustomerKind | None = None
-    owner_id: int | None = None
+    owner_id: int | None = Field(None, ge=1, le=MAX_ID)
     lifecycle_stage: LifecycleStage | None = None
     tier: Tier | None = None
     source: Channel | None = None

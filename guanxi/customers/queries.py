@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, Q, QuerySet
 
+from guanxi.core.converters import as_id
 from guanxi.core.permissions import Perm
 from guanxi.customers import normalize
 from guanxi.customers.models import ContactKind, ContactPoint, Customer
@@ -106,6 +107,8 @@ def with_list_relations(qs: QuerySet) -> QuerySet:
 
 
 def get_visible(user, customer_id: int, *, include_deleted: bool = False) -> Customer | None:
+    if as_id(customer_id) is None:
+        return None
     qs = Customer.objects.visible_to(user)
     if not include_deleted:
         qs = qs.alive()

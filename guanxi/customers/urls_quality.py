@@ -8,7 +8,7 @@ app_name = "quality"
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("duplicates/", views.review_queue, name="duplicates"),
-    path("duplicates/<int:pk>/decide/", views.decide, name="decide"),
-    path("merge/<int:a>/<int:b>/", views.merge, name="merge"),
-    path("merges/<int:pk>/undo/", views.undo_merge, name="undo"),
+    path("duplicates/<id:pk>/decide/", views.decide, name="decide"),
+    path("merge/<id:a>/<id:b>/", views.merge, name="merge"),
+    path("merges/<id:pk>/undo/", views.undo_merge, name="undo"),
 ]

@@ -15,9 +15,11 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from guanxi.core import audit
+from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import User
 from guanxi.core.permissions import Perm
+from guanxi.core.scopes import assignable_users
 from guanxi.customers import actions, queries
 from guanxi.customers.actions import IngestOutcome
 from guanxi.customers.forms import CustomerForm
@@ -48,7 +50,7 @@ def _can_see(request, customer: Customer) -> bool:
 
 
 def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    return as_id(value)
 
 
 @login_required
@@ -65,6 +67,7 @@ def customer_list(request):
         tag=g.get("tag", "")[:50],
         unowned=g.get("unowned") == "1",
     )
+    can_assign = request.user.has_perm_code(Perm.CUSTOMER_ASSIGN)
     paginator = Paginator(queries.customer_list(request.user, filters), settings.GUANXI_PAGE_SIZE)
     page = paginator.get_page(g.get("page"))
     rows = [
@@ -90,6 +93,8 @@ def customer_list(request):
         else [],
         "can_create": request.user.has_perm_code(Perm.CUSTOMER_CREATE),
         "can_delete": request.user.has_perm_code(Perm.CUSTOMER_DELETE),
+        "can_assign": can_assign,
+        "assignable": assignable_users(request.user).order_by("username") if can_assign else [],
     }
     template = "customers/_list_results.html" if request.htmx and request.htmx.target == "results" else None
     return render(request, template or "customers/list.html", context)

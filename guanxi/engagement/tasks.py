@@ -13,9 +13,10 @@ def overdue_sweep_task() -> dict:
     return sweeps.overdue_sweep()
 
 
-@subscribe(EventName.CUSTOMER_CREATED)
+@subscribe(EventName.CUSTOMER_CREATED, "customer.assigned", "customer.claimed")
 def start_cadence_for_new_customer(event) -> None:
-    """A new customer with an owner enters the cadence that matches its tier and stage (跟进规范)."""
+    """A customer that gets an owner (created with one, assigned, claimed from the pool) enters the
+    cadence that matches its tier and stage (跟进规范)."""
     from guanxi.customers.models import Customer
     from guanxi.engagement import actions
 

@@ -1,3 +1,16 @@
-"""URL patterns (filled in by the matching feature module)."""
+"""Lead assignment rules, handover (离职交接) and bulk transfer."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from guanxi.engagement import views_assignment as views
+
+app_name = "assignment"
+urlpatterns = [
+    path("", views.rule_list, name="rules"),
+    path("rules/new/", views.rule_edit, name="rule_create"),
+    path("rules/<int:pk>/edit/", views.rule_edit, name="rule_edit"),
+    path("rules/<int:pk>/delete/", views.rule_delete, name="rule_delete"),
+    path("handover/", views.handover_page, name="handover"),
+    path("handover/<int:pk>/", views.handover_detail, name="handover_detail"),
+    path("transfer/", views.transfer, name="transfer"),
+]

@@ -1,3 +1,17 @@
-"""URL patterns (filled in by the matching feature module)."""
+"""Notification centre pages: `/notifications/`."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from guanxi.messaging import views
+
+app_name = "messaging"
+urlpatterns = [
+    path("", views.center, name="center"),
+    path("badge/", views.badge, name="badge"),
+    path("read-all/", views.mark_all_read, name="read_all"),
+    path("<int:pk>/read/", views.mark_one_read, name="read"),
+    path("<int:pk>/open/", views.open_notification, name="open"),
+    path("preferences/", views.preferences, name="preferences"),
+    path("deliveries/", views.deliveries, name="deliveries"),
+    path("deliveries/<int:pk>/retry/", views.retry, name="retry"),
+]

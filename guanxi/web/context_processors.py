@@ -7,7 +7,7 @@ NAV = [
     ("quality:overview", _("Data quality")),
 ]
 # Shown only to those who may open them.
-ADMIN_NAV = [("inbound:sources", _("Inbound webhooks"))]
+ADMIN_NAV = [("inbound:sources", _("Inbound webhooks")), ("messaging:deliveries", _("Delivery log"))]
 
 
 def navigation(request):
@@ -18,6 +18,14 @@ def navigation(request):
         {"url": reverse(name), "label": label, "active": current.split(":")[0] == name.split(":")[0]}
         for name, label in NAV
     ]
+    if request.user.has_perm_code("customer.assign"):
+        items.append(
+            {
+                "url": reverse("assignment:rules"),
+                "label": _("Lead assignment"),
+                "active": current.startswith("assignment:"),
+            }
+        )
     if request.user.is_superuser or request.user.has_perm_code("settings.manage"):
         items += [
             {"url": reverse(name), "label": label, "active": current.split(":")[0] == name.split(":")[0]}

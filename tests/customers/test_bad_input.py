@@ -136,3 +136,14 @@ def test_stored_markup_is_escaped_everywhere_and_csp_forbids_inline_script(org, 
         assert "script-src 'self'" in response["Content-Security-Policy"]
     data = api.get(f"/api/customers/{customer.pk}").json()
     assert data["name"] == evil  # JSON is data, not markup; clients must escape (Content-Type is JSON)
+
+
+def test_huge_ids_are_404_or_422_never_500(api, page):
+    huge = "9" * 25
+    assert api.get(f"/api/customers/{huge}").status_code in (404, 422)
+    assert api.get("/api/customers", {"owner_id": huge}).status_code == 422
+    response = api.post("/api/customers", {"name": "张三", "owner_id": 2**70, "company_id": 2**70},
+                        content_type="application/json")  # fmt: skip
+    assert response.status_code == 422
+    assert page.get(f"/customers/{huge}/").status_code == 404
+    assert page.get("/customers/", {"owner": huge}).status_code == 200

@@ -1,0 +1,27 @@
+"""URL converters. `<id:pk>` is `<int:pk>` limited to 18 digits: larger numbers cannot be a row id
+(BIGINT) and would overflow the database driver (a 500) instead of giving a 404."""
+
+MAX_ID = 2**63 - 1
+
+
+class IdConverter:
+    regex = "[0-9]{1,18}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+def as_id(value) -> int | None:
+    """A positive row id from user input, or None when it cannot be one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
+        number = int(value.strip())
+    else:
+        return None
+    return number if 0 < number <= MAX_ID else None
