@@ -13,3 +13,12 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Each test run gets its own queue name so runs never see each other's tasks.
 HUEY = {**HUEY, "name": f"guanxi-test-{os.getpid()}"}
 TEST_QUEUE_KIND = "redis" if QUEUE_URL.startswith("redis") else "sqlite"
+
+# SQLite: a test database file instead of pytest-django's shared-cache in-memory database. In memory,
+# a second connection touching a table another one writes fails at once with SQLITE_LOCKED (not
+# retried by busy_timeout), so concurrency tests (threads, each with its own connection) could not
+# run; a WAL file with IMMEDIATE transactions and busy_timeout (settings) queues writers like production.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(os.environ["GUANXI_DATA_DIR"], "test.sqlite3")
+    }

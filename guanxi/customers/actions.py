@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import audit, settings_store
-from guanxi.core.events import EventName, emit
 from guanxi.core.converters import as_id
+from guanxi.core.events import EventName, emit
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, Tag, User
 from guanxi.core.permissions import Perm

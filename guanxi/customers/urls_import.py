@@ -1,3 +1,15 @@
-"""URL patterns (filled in by the matching feature module)."""
+"""Customer import pages (mounted at /imports/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from guanxi.customers import views_import as views
+
+app_name = "imports"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("<int:pk>/", views.job_detail, name="job"),
+    path("<int:pk>/preview/", views.preview, name="preview"),
+    path("<int:pk>/progress/", views.progress, name="progress"),
+    path("<int:pk>/errors.csv", views.error_report, name="errors"),
+    path("<int:pk>/resume/", views.resume, name="resume"),
+]

@@ -1,3 +1,13 @@
-"""URL patterns (filled in by the matching feature module)."""
+"""Public pool pages (公海), mounted at /pools/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from guanxi.engagement import views_pool
+
+app_name = "pool"
+urlpatterns = [
+    path("", views_pool.pool_index, name="index"),
+    path("at-risk/", views_pool.pool_at_risk, name="at_risk"),
+    path("claim/<int:pk>/", views_pool.pool_claim, name="claim"),
+    path("release/<int:pk>/", views_pool.pool_release, name="release"),
+]
