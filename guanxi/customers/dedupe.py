@@ -29,6 +29,11 @@ from guanxi.customers.models import (
 
 Progress = Callable[[str, int, int], None]
 CHUNK = 50_000
+# The review queue takes pairs a steward should look at: a probability of at least this, or an
+# identifier (phone, email) in common. Measured on 1M demo customers: below 0.9 the pairs were
+# mostly different people sharing a given name and a city (赵德林 / 顾德林), i.e. queue noise.
+QUEUE_MIN_SCORE = 0.9
+IDENTIFIER_FIELDS = ("phone", "email")
 
 
 def _records(progress: Progress | None) -> tuple[list[int], list[PersonRecord], list[tuple[int, str, str]]]:
@@ -107,6 +112,9 @@ def run_batch_dedupe(
         cluster_of = {pos: min(ids[p] for p in group) for group in groups for pos in group}
         clusters += len(groups)
         for i, j, prob, explanation in pairs:
+            identifier = any(explanation.get(f, {}).get("level") == "exact" for f in IDENTIFIER_FIELDS)
+            if prob < QUEUE_MIN_SCORE and not identifier:
+                continue
             if cluster_of.get(i) is not None and cluster_of.get(i) == cluster_of.get(j):
                 a, b = sorted((ids[i], ids[j]))
                 queued.append((a, b, prob, explanation, cluster_of[i]))
