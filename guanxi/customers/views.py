@@ -120,6 +120,7 @@ def customer_detail(request, pk: int):
         else [],
         "can_edit": request.user.has_perm_code(Perm.CUSTOMER_CHANGE),
         "can_delete": request.user.has_perm_code(Perm.CUSTOMER_DELETE),
+        "can_assign": request.user.has_perm_code(Perm.CUSTOMER_ASSIGN),
         "follow_up_form": FollowUpForm(),
         "task_form": TaskForm(),
         "open_tasks": customer.tasks.filter(status=TaskStatus.OPEN)

@@ -25,8 +25,12 @@ def today_for(user, now: dt.datetime | None = None) -> dict:
         average=Avg(ExpressionWrapper(F("first_response_at") - F("assigned_at"), output_field=DurationField()),
                     filter=Q(first_response_at__isnull=False)),
     )  # fmt: skip
+    from guanxi.engagement.pool import customers_at_risk
+
+    _pool, at_risk_of_reclaim = customers_at_risk(user, now=now)
     return {
         "now": now,
+        "about_to_return": at_risk_of_reclaim[:20],
         "overdue": list(mine.filter(due_at__lt=now).order_by("due_at")[:50]),
         "due_today": list(mine.filter(due_at__gte=now, due_at__lte=end_of_day).order_by("due_at")[:50]),
         "new_leads": list(

@@ -8,9 +8,9 @@ app_name = "assignment"
 urlpatterns = [
     path("", views.rule_list, name="rules"),
     path("rules/new/", views.rule_edit, name="rule_create"),
-    path("rules/<int:pk>/edit/", views.rule_edit, name="rule_edit"),
-    path("rules/<int:pk>/delete/", views.rule_delete, name="rule_delete"),
+    path("rules/<id:pk>/edit/", views.rule_edit, name="rule_edit"),
+    path("rules/<id:pk>/delete/", views.rule_delete, name="rule_delete"),
     path("handover/", views.handover_page, name="handover"),
-    path("handover/<int:pk>/", views.handover_detail, name="handover_detail"),
+    path("handover/<id:pk>/", views.handover_detail, name="handover_detail"),
     path("transfer/", views.transfer, name="transfer"),
 ]

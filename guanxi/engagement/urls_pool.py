@@ -8,6 +8,6 @@ app_name = "pool"
 urlpatterns = [
     path("", views_pool.pool_index, name="index"),
     path("at-risk/", views_pool.pool_at_risk, name="at_risk"),
-    path("claim/<int:pk>/", views_pool.pool_claim, name="claim"),
-    path("release/<int:pk>/", views_pool.pool_release, name="release"),
+    path("claim/<id:pk>/", views_pool.pool_claim, name="claim"),
+    path("release/<id:pk>/", views_pool.pool_release, name="release"),
 ]

@@ -9,9 +9,9 @@ urlpatterns = [
     path("", views.center, name="center"),
     path("badge/", views.badge, name="badge"),
     path("read-all/", views.mark_all_read, name="read_all"),
-    path("<int:pk>/read/", views.mark_one_read, name="read"),
-    path("<int:pk>/open/", views.open_notification, name="open"),
+    path("<id:pk>/read/", views.mark_one_read, name="read"),
+    path("<id:pk>/open/", views.open_notification, name="open"),
     path("preferences/", views.preferences, name="preferences"),
     path("deliveries/", views.deliveries, name="deliveries"),
-    path("deliveries/<int:pk>/retry/", views.retry, name="retry"),
+    path("deliveries/<id:pk>/retry/", views.retry, name="retry"),
 ]

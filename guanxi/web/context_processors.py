@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 NAV = [
     ("today", _("Today")),
     ("customers:list", _("Customers")),
+    ("pool:index", _("Public pool")),
     ("quality:overview", _("Data quality")),
 ]
 # Shown only to those who may open them.
