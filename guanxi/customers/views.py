@@ -94,6 +94,7 @@ def customer_list(request):
         "can_create": request.user.has_perm_code(Perm.CUSTOMER_CREATE),
         "can_delete": request.user.has_perm_code(Perm.CUSTOMER_DELETE),
         "can_assign": can_assign,
+        "can_import": request.user.has_perm_code(Perm.CUSTOMER_IMPORT),
         "assignable": assignable_users(request.user).order_by("username") if can_assign else [],
     }
     template = "customers/_list_results.html" if request.htmx and request.htmx.target == "results" else None
