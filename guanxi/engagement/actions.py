@@ -22,6 +22,7 @@ from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
+from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Customer
 from guanxi.engagement.models import (
     Cadence,
@@ -73,19 +74,6 @@ def _text(value: Any, field: str, limit: int, errors: dict, *, required: bool = 
     return text
 
 
-def _customer_for_write(customer_id: int, *, actor) -> Customer:
-    customer = (
-        Customer.objects.visible_to(actor)
-        .alive()
-        .select_for_update(of=("self",))
-        .filter(pk=customer_id)
-        .first()
-    )
-    if customer is None:
-        raise NotFound(customer_id)
-    return customer
-
-
 @transaction.atomic
 def log_follow_up(
     customer_id: int, data: dict[str, Any], *, actor, now: dt.datetime | None = None
@@ -93,7 +81,7 @@ def log_follow_up(
     """Record a follow-up on a customer the actor may see; its next step becomes a task for the owner."""
     require(actor, Perm.CUSTOMER_VIEW)
     now = now or timezone.now()
-    customer = _customer_for_write(customer_id, actor=actor)
+    customer = get_for_write(customer_id, actor=actor)
     errors: dict[str, list[str]] = {}
     kind = data.get("kind")
     if kind not in FollowUpKind.values:
@@ -287,7 +275,7 @@ def start_cadence(
     """Enrol a customer in a cadence (the matching one when none is given); the first step becomes a task.
     Returns None when no cadence applies or one is already running for this customer."""
     now = now or timezone.now()
-    customer = _customer_for_write(customer_id, actor=actor)
+    customer = get_for_write(customer_id, actor=actor)
     cadence = (
         Cadence.objects.filter(pk=cadence_id, is_active=True).first()
         if cadence_id

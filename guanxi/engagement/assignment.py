@@ -43,6 +43,7 @@ from guanxi.core.models import AuditAction, AuditEntry, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users, user_scope_q
 from guanxi.customers import normalize
+from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Channel, Customer, LifecycleStage, Tier
 from guanxi.engagement.models import (
     Assignment,
@@ -324,15 +325,7 @@ def assign_lead(
     the retry sweep) emitted as a `lead.unassignable` event. `rules` lets batches load rules once."""
     require(actor, Perm.CUSTOMER_ASSIGN)
     now = now or timezone.now()
-    customer = (
-        Customer.objects.visible_to(actor)
-        .alive()
-        .select_for_update(of=("self",))
-        .filter(pk=customer_id)
-        .first()
-    )
-    if customer is None:
-        raise NotFound(customer_id)
+    customer = get_for_write(customer_id, actor=actor)
     if customer.owner_id is not None or customer.pool_id is not None:
         return None
     rule = match_rule(customer, rules)

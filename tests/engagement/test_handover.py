@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from guanxi.core.models import AuditEntry, Event
 from guanxi.customers.models import Customer
@@ -166,9 +166,9 @@ def test_handover_stays_within_the_actors_data_scope(org, leaving):
     assert set(inactive.value.message_dict) == {"to_user"}
     with pytest.raises(ValidationError):
         assignment.handover(org.rep_e2.pk, org.rep_e2.pk, actor=org.manager_e)
-    with pytest.raises(ValidationError) as empty:
+    with pytest.raises(ValidationError) as empty, translation.override("en"):
         assignment.handover(org.viewer_e.pk, org.rep_e2.pk, actor=org.admin)
-    assert "nothing" in str(empty.value).lower() or "no customers" in str(empty.value).lower()
+    assert "no customers" in str(empty.value).lower()
     assert state() == before
 
 
