@@ -160,6 +160,10 @@ def test_guanxi_up_serves_demo_data_and_printed_admin_logs_in(tmp_path):
         detail_en = opener.open(english, timeout=20).read().decode()
         assert 'lang="en"' in detail_en and "Contact points" in detail_en and "Change history" in detail_en
 
+        # The public pool works out of the box: the demo's unowned customers can be claimed.
+        pool_page = opener.open(base + "/pools/", timeout=20).read().decode()
+        assert 'action="/pools/claim/' in pool_page
+
         # The worker started by `up` processes the demo and login events from the outbox.
         db = sqlite3.connect(tmp_path / "guanxi.sqlite3")
         for _ in range(100):

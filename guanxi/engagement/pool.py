@@ -702,3 +702,21 @@ def customers_at_risk(user, *, now: dt.datetime | None = None) -> tuple[Pool | N
             result.append(AtRisk(customer, *due))
     result.sort(key=lambda r: (r.due_at, r.customer.pk))
     return pool, result
+
+
+@transaction.atomic
+def ensure_default_pool(*, actor=None) -> Pool:
+    """The company-wide default pool (公海): open to every department, 30 days without follow-up.
+    Created once (by `guanxi up`); administrators tune it and add department pools in the admin."""
+    pool = Pool.objects.filter(is_default=True).order_by("pk").first()
+    if pool is not None:
+        return pool
+    pool = Pool.objects.create(name=str(_("Public pool")), is_default=True)
+    audit.record(
+        AuditAction.CREATE,
+        pool,
+        actor=actor,
+        before=None,
+        after={"name": pool.name, "is_default": True, "no_follow_up_days": pool.no_follow_up_days},
+    )
+    return pool

@@ -548,3 +548,12 @@ def test_at_risk_page_and_release_button(org):
     )
     assert [m.level_tag for m in too_long.context["messages"]] == ["error"]
     assert Customer.objects.get(pk=org.customers["c_e1"].pk).owner_id == org.rep_e1.pk
+
+
+def test_default_pool_is_created_once_and_open_to_everyone(org):
+    from guanxi.engagement.pool import claimable_pools, ensure_default_pool
+
+    Pool.objects.all().delete()
+    first = ensure_default_pool()
+    assert ensure_default_pool().pk == first.pk and Pool.objects.count() == 1
+    assert first in claimable_pools(org.rep_s1) and first in claimable_pools(org.rep_e1)

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from guanxi.core.bootstrap import ensure_admin
+from guanxi.engagement.pool import ensure_default_pool
 
 
 class Command(BaseCommand):
@@ -34,6 +35,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Database: {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}")
         call_command("migrate", interactive=False, verbosity=0)
         username, password, created = ensure_admin()
+        ensure_default_pool()
         if not no_demo and not Customer.objects.exists():
             self.stdout.write(f"Loading demo data ({demo_customers} customers)…")
             call_command("demo", customers=demo_customers)
