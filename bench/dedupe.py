@@ -16,8 +16,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_common import postgres_bench_url  # noqa: E402  (next to this script)
+
 BENCH_DB = "guanxi_bench_dedupe"
 
 
@@ -41,14 +45,11 @@ def main() -> None:
     os.environ["GUANXI_DATA_DIR"] = data_dir
     url = args.database_url
     if url.startswith("postgres"):
-        import psycopg
-
-        base, _slash, _name = url.rpartition("/")
-        if not args.reuse:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
-        url = f"{base}/{BENCH_DB}"
+        if args.reuse:
+            parts = urlsplit(url)
+            url = urlunsplit(parts._replace(path="/" + BENCH_DB))
+        else:
+            url = postgres_bench_url(url, BENCH_DB)
     else:
         url = f"sqlite:///{data_dir}/bench.sqlite3"
     os.environ["GUANXI_DATABASE_URL"] = url

@@ -30,14 +30,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 BENCH_DB = "guanxi_bench_import"
-PROTECTED = {"test", "postgres", "template0", "template1"}
 HEADER = ["客户名称", "手机号码", "电子邮箱", "微信号", "openid", "公司名称", "职务", "性别", "生日", "省份",
           "城市", "地址", "行业", "标签", "备注", "负责人"]  # fmt: skip
 GENDER = {"male": "男", "female": "女"}
@@ -55,14 +54,9 @@ def fresh_database(url: str | None, workdir: Path) -> str:
     """A new, empty database for this run; returns its URL."""
     if not url or url.startswith("sqlite"):
         return f"sqlite:///{workdir / 'bench.sqlite3'}"
-    import psycopg
+    from bench_common import postgres_bench_url
 
-    assert BENCH_DB not in PROTECTED
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{BENCH_DB}", parts.query, parts.fragment))
+    return postgres_bench_url(url, BENCH_DB)
 
 
 def setup_django(database_url: str, workdir: Path, queue_url: str | None) -> None:

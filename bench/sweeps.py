@@ -33,41 +33,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-PROTECTED_DATABASES = {"postgres", "template0", "template1", "test"}
+from bench_common import drop_postgres, postgres_bench_url  # noqa: E402  (next to this script)
+
 STARTED = time.perf_counter()
 
 
 def say(message: str) -> None:
     print(f"[{time.perf_counter() - STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def _postgres_bench_url(server_url: str, bench_db: str) -> str:
-    """Drop and create `bench_db` on the server of `server_url`; return its URL."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(server_url)
-    own_db = parts.path.lstrip("/") or "postgres"
-    if bench_db in PROTECTED_DATABASES or bench_db == own_db:
-        raise SystemExit(f"refusing to drop and recreate database {bench_db!r}; choose another --bench-db")
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(bench_db)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(bench_db)))
-    return urlunsplit(parts._replace(path="/" + bench_db))
-
-
-def _drop_postgres(server_url: str, bench_db: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(bench_db)))
 
 
 def _shift(vendor: str, days_sql: str) -> str:
@@ -169,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     url = args.database_url
     if url.startswith(("postgres://", "postgresql://")):
         vendor = "postgresql"
-        db_url = _postgres_bench_url(url, args.bench_db)
+        db_url = postgres_bench_url(url, args.bench_db)
     elif url.startswith("sqlite:///"):
         vendor = "sqlite"
         path = Path(url.removeprefix("sqlite:///"))
@@ -284,7 +261,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         connections.close_all()
         if vendor == "postgresql" and args.drop_after:
-            _drop_postgres(url, args.bench_db)
+            drop_postgres(url, args.bench_db)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(summary, ensure_ascii=False))
