@@ -28,3 +28,20 @@ def drop_postgres(server_url: str, bench_db: str) -> None:
 
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(bench_db)))
+
+
+def bench_database(url: str, bench_db: str, workdir) -> tuple[str, str]:
+    """(vendor, database URL) for a benchmark run: a fresh `bench_db` on a PostgreSQL server, a new
+    SQLite file given by the URL, or (no URL) a SQLite file in `workdir`."""
+    from pathlib import Path
+
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql", postgres_bench_url(url, bench_db)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.exists():
+            raise SystemExit(f"{path} exists; the benchmark needs a new SQLite file")
+        return "sqlite", url
+    if not url:
+        return "sqlite", f"sqlite:///{Path(workdir) / 'bench.sqlite3'}"
+    raise SystemExit("--database-url must start with postgres://, postgresql:// or sqlite:///")

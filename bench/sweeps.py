@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench_common import drop_postgres, postgres_bench_url  # noqa: E402  (next to this script)
+from bench_common import bench_database, drop_postgres  # noqa: E402  (next to this script)
 
 STARTED = time.perf_counter()
 
@@ -144,20 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="guanxi-bench-sweeps-"))
     os.environ["GUANXI_DATA_DIR"] = str(tmp)
     url = args.database_url
-    if url.startswith(("postgres://", "postgresql://")):
-        vendor = "postgresql"
-        db_url = postgres_bench_url(url, args.bench_db)
-    elif url.startswith("sqlite:///"):
-        vendor = "sqlite"
-        path = Path(url.removeprefix("sqlite:///"))
-        if path.exists():
-            raise SystemExit(f"{path} exists; the benchmark needs a new SQLite file")
-        db_url = url
-    elif not url:
-        vendor = "sqlite"
-        db_url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    else:
-        raise SystemExit("--database-url must start with postgres://, postgresql:// or sqlite:///")
+    vendor, db_url = bench_database(url, args.bench_db, tmp)
     os.environ["GUANXI_DATABASE_URL"] = db_url
     os.environ["GUANXI_QUEUE_URL"] = f"sqlite:///{tmp / 'queue.sqlite3'}"  # never a shared Redis queue
     os.environ["DJANGO_SETTINGS_MODULE"] = "guanxi.settings"
