@@ -382,7 +382,7 @@ def _tables() -> dict[str, _Table]:
             ContactPoint, "id customer kind value normalized source source_ref verified is_primary created_at"
         ),
         "tag": _Table(through, "id customer tag"),
-        "order": _Table(Order, "id customer number ordered_at amount currency channel status"),
+        "order": _Table(Order, "id customer number ordered_at amount currency channel status custom_fields"),
     }
 
 
@@ -940,7 +940,7 @@ class _Generator:
             text = f"{round(amount)}.00" if rnd() < 0.5 else f"{amount:.2f}"
             channel = source if own_channel and rnd() < 0.7 else self.pick(self.order_channels)
             orders.append((oid, cid, f"SO{oid:010d}", self.ts(t), text, "CNY", channel,
-                           self.pick(self.order_statuses)))  # fmt: skip
+                           self.pick(self.order_statuses), "{}"))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- writers

@@ -15,11 +15,11 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.core import audit, settings_store
+from guanxi.core import audit, customfields, settings_store
 from guanxi.core.converters import as_id
 from guanxi.core.events import EventName, emit
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, Tag, User
+from guanxi.core.models import AuditAction, CustomObject, Tag, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers import identity, normalize
@@ -252,16 +252,17 @@ def clean_customer_input(
         except normalize.NormalizationError as exc:
             errors.setdefault("tags", []).append(_error_message(exc, 50))
 
-    if "custom_fields" in data:
-        value = data["custom_fields"] or {}
-        if not isinstance(value, dict):
-            errors.setdefault("custom_fields", []).append(_("Must be an object."))
-        elif value:
-            # Definitions arrive with the custom-fields capability; until then no key is known.
-            for key in sorted(value):
-                errors.setdefault(f"custom_fields.{key}", []).append(_("Unknown custom field."))
-        else:
-            cleaned["custom_fields"] = {}
+    if "custom_fields" in data or creating:
+        registry = customfields.Registry(CustomObject.CUSTOMER)
+        values, custom_errors = registry.clean(
+            data.get("custom_fields"),
+            current=instance.custom_fields if instance is not None else None,
+            creating=creating,
+            instance_id=instance.pk if instance is not None else None,
+            actor=actor,
+        )
+        errors.update(custom_errors)
+        cleaned["custom_fields"] = values
 
     if errors:
         raise ValidationError(errors)
@@ -586,6 +587,15 @@ def _absorb(customer: Customer, cleaned: dict[str, Any], *, actor, channel: str,
         if old in (None, "") or overwrite:
             setattr(customer, field, new)
             fields.append(field)
+    incoming_custom = {
+        k: v for k, v in (cleaned.get("custom_fields") or {}).items() if v not in (None, "", [])
+    }
+    if incoming_custom:
+        current = customfields.Registry(CustomObject.CUSTOMER).normalize_stored(customer.custom_fields or {})
+        merged = {**current, **{k: v for k, v in incoming_custom.items() if overwrite or k not in current}}
+        if merged != (customer.custom_fields or {}):
+            customer.custom_fields = merged
+            fields.append("custom_fields")
     if fields:
         sources = dict(customer.field_sources or {})
         stamp = timezone.now().isoformat()
@@ -666,8 +676,14 @@ def ingest_customer(
     identity.lock_identifiers(idents)
     matches = identity.exact_matches(idents)
     if not matches:
-        if not cleaned.get("name"):
-            raise ValidationError({"name": [_("This field is required.")]})
+        errors = {} if cleaned.get("name") else {"name": [_("This field is required.")]}
+        values, custom_errors = customfields.Registry(CustomObject.CUSTOMER).clean(
+            cleaned.get("custom_fields") or {}, creating=True, actor=actor
+        )
+        errors.update(custom_errors)
+        if errors:
+            raise ValidationError(errors)
+        cleaned["custom_fields"] = values
         require(actor, Perm.CUSTOMER_CREATE)
         cleaned.setdefault("source", channel)
         return _create(cleaned, actor=actor, default_source=channel), IngestOutcome.CREATED

@@ -8,4 +8,6 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
-        from guanxi.customers import tasks, tasks_quality  # noqa: F401  (registers worker tasks)
+        from guanxi.customers import fields, tasks, tasks_quality  # noqa: F401  (registers worker tasks)
+
+        fields.register()

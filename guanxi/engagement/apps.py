@@ -8,4 +8,6 @@ class EngagementConfig(AppConfig):
     verbose_name = _("Follow-up")
 
     def ready(self) -> None:
-        from guanxi.engagement import tasks, tasks_assignment, tasks_pool  # noqa: F401  (registers worker tasks)
+        from guanxi.engagement import fields, tasks, tasks_assignment, tasks_pool  # noqa: F401  (registers worker tasks)
+
+        fields.register()

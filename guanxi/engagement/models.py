@@ -48,6 +48,7 @@ class FollowUp(models.Model):
     next_follow_up_at = models.DateTimeField(_("next follow-up"), null=True, blank=True)
     occurred_at = models.DateTimeField(_("time"), default=timezone.now)
     created_at = models.DateTimeField(auto_now_add=True)
+    custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
 
     objects = FollowUpQuerySet.as_manager()
 

@@ -22,6 +22,7 @@ class Order(models.Model):
     status = models.CharField(
         _("status"), max_length=20, choices=OrderStatus.choices, default=OrderStatus.PAID
     )
+    custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-ordered_at"]
