@@ -21,6 +21,7 @@ urlpatterns = [
     path("assignment/", include("guanxi.engagement.urls_assignment")),
     path("notifications/", include("guanxi.messaging.urls")),
     path("settings/tokens/", web_views.api_tokens, name="api_tokens"),
+    path("settings/customization/", include("guanxi.core.urls_customization")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", web_views.healthz, name="healthz"),
