@@ -249,6 +249,7 @@ class CustomObject(models.TextChoices):
     """Objects that carry custom fields, form layouts and saved list views."""
 
     CUSTOMER = "customer", _("Customer")
+    DEAL = "deal", _("Deal")
     ORDER = "order", _("Order")
     FOLLOW_UP = "follow_up", _("Follow-up")
 
