@@ -16,10 +16,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from guanxi.core import audit
+from guanxi.core import audit, customfields
 from guanxi.core.events import emit
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, User
+from guanxi.core.models import AuditAction, CustomObject, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.actions import get_for_write
@@ -99,9 +99,14 @@ def log_follow_up(
         errors.setdefault("next_follow_up_at", []).append(_("The next follow-up must be after this one."))
     if next_step and next_at is None:
         errors.setdefault("next_follow_up_at", []).append(_("Give the next step a date."))
+    custom, custom_errors = customfields.Registry(CustomObject.FOLLOW_UP).clean(
+        data.get("custom_fields"), creating=True, actor=actor
+    )
+    errors.update(custom_errors)
     if errors:
         raise ValidationError(errors)
     follow_up = FollowUp.objects.create(
+        custom_fields=custom,
         customer=customer,
         author=actor,
         kind=kind,
@@ -136,7 +141,13 @@ def log_follow_up(
         follow_up,
         actor=actor,
         before=None,
-        after={"customer": customer.pk, "kind": kind, "outcome": outcome, "next_follow_up_at": next_at},
+        after={
+            "customer": customer.pk,
+            "kind": kind,
+            "outcome": outcome,
+            "next_follow_up_at": next_at,
+            **({"custom_fields": custom} if custom else {}),
+        },
     )
     emit(EngagementEvent.FOLLOW_UP_LOGGED, follow_up, actor=actor, payload={"customer_id": customer.pk})
     return follow_up

@@ -11,3 +11,4 @@ class SalesConfig(AppConfig):
         from guanxi.sales import fields
 
         fields.register()
+        fields.register_deals()

@@ -62,3 +62,77 @@ def register() -> None:
             required_refs=("number", "ordered_at", "amount"),
         )
     )
+
+
+def deal_fields() -> list[FieldSpec]:
+    from guanxi.sales.actions import lost_reasons
+    from guanxi.sales.models import Pipeline, PipelineObject, Stage
+
+    def spec(ref, kind, zh, en, **extra):
+        result = FieldSpec(ref=ref, type=kind, label_zh=zh, label_en=en, **extra)
+        result.all_choices = {k: (z, e) for k, z, e in result.choices}
+        return result
+
+    pipelines = [
+        (str(p.pk), p.name_zh, p.name_en)
+        for p in Pipeline.objects.filter(object_type=PipelineObject.DEAL, is_active=True)
+    ]
+    stages = [
+        (str(s.pk), s.name_zh, s.name_en)
+        for s in Stage.objects.filter(pipeline__object_type=PipelineObject.DEAL, is_active=True)
+        .select_related("pipeline")
+        .order_by("pipeline__position", "pipeline_id", "position")
+    ]
+    return [
+        spec("name", FieldType.TEXT, "商机名称", "Deal name"),
+        spec("customer", FieldType.LINKED_RECORD, "客户", "Customer", path="customer_id",
+             getter=lambda d: d.customer.name),
+        spec("pipeline", FieldType.SINGLE_SELECT, "销售流程", "Pipeline", path="pipeline_id", choices=pipelines,
+             getter=lambda d: str(d.pipeline_id)),
+        spec("stage", FieldType.SINGLE_SELECT, "阶段", "Stage", path="stage_id", choices=stages,
+             getter=lambda d: str(d.stage_id)),
+        spec("amount", FieldType.MONEY, "金额", "Amount"),
+        spec("owner", FieldType.USER, "负责人", "Owner", path="owner_id",
+             getter=lambda d: (d.owner.display_name or d.owner.username) if d.owner_id else ""),
+        spec("expected_close_date", FieldType.DATE, "预计成交日期", "Expected close date"),
+        spec("closed_at", FieldType.DATETIME, "关闭时间", "Closed"),
+        spec("probability", FieldType.NUMBER, "赢率", "Probability", path="stage__probability",
+             getter=lambda d: d.stage.probability),
+        spec("lost_reason", FieldType.SINGLE_SELECT, "输单原因", "Lost reason", choices=lost_reasons()),
+        spec("created_at", FieldType.DATETIME, "创建时间", "Created"),
+        spec("updated_at", FieldType.DATETIME, "更新时间", "Updated"),
+    ]  # fmt: skip
+
+
+def _deal_names(ids: Iterable[int]) -> dict[int, str]:
+    from guanxi.sales.models import Deal
+
+    return dict(Deal.objects.filter(pk__in=list(ids)).values_list("pk", "name"))
+
+
+def _deal_visible_ids(user, ids: Iterable[int]) -> set[int]:
+    from guanxi.sales.models import Deal
+
+    return set(Deal.objects.visible_to(user).filter(pk__in=list(ids)).values_list("pk", flat=True))
+
+
+def register_deals() -> None:
+    from guanxi.sales.models import Deal
+
+    register_object(
+        ObjectSpec(
+            object_type=CustomObject.DEAL,
+            model=Deal,
+            builtin=deal_fields,
+            names=_deal_names,
+            visible_ids=_deal_visible_ids,
+            default_layout=lambda: [
+                {
+                    "title_zh": "商机",
+                    "title_en": "Deal",
+                    "fields": ["name", "pipeline", "stage", "amount", "owner", "expected_close_date"],
+                }
+            ],  # fmt: skip
+            required_refs=("name",),
+        )
+    )

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 
 from guanxi.core.bootstrap import ensure_admin
 from guanxi.engagement.pool import ensure_default_pool
+from guanxi.sales.actions import ensure_default_pipeline
 
 
 class Command(BaseCommand):
@@ -36,6 +37,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         username, password, created = ensure_admin()
         ensure_default_pool()
+        ensure_default_pipeline()
         if not no_demo and not Customer.objects.exists():
             self.stdout.write(f"Loading demo data ({demo_customers} customers)…")
             call_command("demo", customers=demo_customers)
