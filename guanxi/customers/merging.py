@@ -19,6 +19,7 @@ from guanxi.customers.models import ContactPoint, Customer, DuplicateCandidate, 
 # Relations that record history about customers rather than belong to them: never moved.
 NOT_MOVED = {"customers.MergeRecord", "customers.DuplicateCandidate", "customers.ImportRow",
              "customers.InboundDelivery"}  # fmt: skip
+CUSTOM_PREFIX = "cf."  # custom fields take part in survivorship as "cf.<key>"
 MERGEABLE_FIELDS = [
     "name", "company_id", "title", "gender", "birthday", "industry", "province", "city", "address",
     "lifecycle_stage", "tier", "notes",
@@ -36,7 +37,10 @@ def choose_fields(survivor: Customer, merged: Customer, overrides: dict[str, str
     recently updated record wins. `overrides` (the steward's picks) take precedence.
     """
     overrides = overrides or {}
-    unknown = set(overrides) - set(MERGEABLE_FIELDS)
+    custom_refs = {
+        CUSTOM_PREFIX + k for k in {**(survivor.custom_fields or {}), **(merged.custom_fields or {})}
+    }
+    unknown = set(overrides) - set(MERGEABLE_FIELDS) - custom_refs
     bad = {k for k, v in overrides.items() if v not in ("survivor", "merged")}
     if unknown or bad:
         raise ValidationError(
@@ -59,6 +63,17 @@ def choose_fields(survivor: Customer, merged: Customer, overrides: dict[str, str
             choices[field] = "merged"
         else:
             choices[field] = "survivor"
+    for ref in sorted(custom_refs):
+        key = ref[len(CUSTOM_PREFIX) :]
+        sv, mv = (survivor.custom_fields or {}).get(key), (merged.custom_fields or {}).get(key)
+        if ref in overrides:
+            choices[ref] = overrides[ref]
+        elif (_empty(sv) and not _empty(mv)) or (
+            not _empty(sv) and not _empty(mv) and sv != mv and newer_is_merged
+        ):
+            choices[ref] = "merged"
+        else:
+            choices[ref] = "survivor"
     if merged.company_id == survivor.pk:
         choices["company_id"] = "survivor"  # a contact cannot become its own company
     return choices
@@ -83,9 +98,17 @@ def perform_merge(
 
     survivor_before, merged_before = full_state(survivor), full_state(merged)
     moved: dict[str, list] = {}
+    custom = dict(survivor.custom_fields or {})
     for field, choice in field_choices.items():
-        if choice == "merged":
+        if choice != "merged":
+            continue
+        if field.startswith(CUSTOM_PREFIX):
+            custom[field[len(CUSTOM_PREFIX) :]] = (merged.custom_fields or {}).get(
+                field[len(CUSTOM_PREFIX) :]
+            )
+        else:
             setattr(survivor, field, getattr(merged, field))
+    survivor.custom_fields = custom
     sources = dict(survivor.field_sources or {})
     for field, choice in field_choices.items():
         if choice == "merged":
@@ -134,8 +157,10 @@ def perform_merge(
 def perform_unmerge(record: MergeRecord, *, actor) -> None:
     survivor, merged = record.survivor, record.merged
     for field, choice in record.field_choices.items():
-        if choice == "merged":
+        if choice == "merged" and not field.startswith(CUSTOM_PREFIX):
             setattr(survivor, field, record.survivor_before["fields"][field])
+    if any(f.startswith(CUSTOM_PREFIX) and c == "merged" for f, c in record.field_choices.items()):
+        survivor.custom_fields = record.survivor_before["fields"].get("custom_fields") or {}
     survivor.field_sources = record.survivor_before["fields"].get("field_sources")
     for label, model, fk in _relations():
         ids = record.moved.get(label) or []
