@@ -25,10 +25,31 @@ class FollowUpForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        from guanxi.core import customfields
+        from guanxi.core.models import CustomObject
+        from guanxi.customers.forms import custom_field_name, custom_form_field, custom_initial
+
+        self.custom_keys: list[str] = []
+        for key, spec in customfields.Registry(CustomObject.FOLLOW_UP).custom.items():
+            name = custom_field_name(key)
+            self.fields[name] = custom_form_field(spec)
+            default = spec.custom.default
+            if default not in (None, "", []):
+                self.fields[name].initial = custom_initial(spec, default)
+            self.custom_keys.append(key)
         for field in self.fields.values():
             field.widget.attrs["class"] = (
                 "form-select" if isinstance(field.widget, forms.Select) else "form-control"
             )
+
+    @property
+    def custom_bound_fields(self):
+        return [self[f"cf_{key}"] for key in self.custom_keys]
+
+    def to_action_data(self) -> dict:
+        data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("cf_")}
+        data["custom_fields"] = {key: self.cleaned_data.get(f"cf_{key}") for key in self.custom_keys}
+        return data
 
 
 class TaskForm(forms.Form):
@@ -55,5 +76,7 @@ class TaskForm(forms.Form):
 
 def add_action_errors(form: forms.Form, exc) -> None:
     for field, messages in exc.message_dict.items():
+        if field.startswith("custom_fields."):
+            field = "cf_" + field[len("custom_fields.") :]
         for message in messages:
             form.add_error(field if field in form.fields else None, message)

@@ -32,7 +32,7 @@ def log_follow_up(request, customer_id: int):
     form = FollowUpForm(request.POST)
     if form.is_valid():
         try:
-            actions.log_follow_up(customer_id, form.cleaned_data, actor=request.user)
+            actions.log_follow_up(customer_id, form.to_action_data(), actor=request.user)
         except ValidationError as exc:
             add_action_errors(form, exc)
         except NotFound:
