@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -150,3 +151,252 @@ def merge_history(customer: Customer):
         .select_related("merged", "survivor")
         .order_by("-id")[:20]
     )
+
+
+# --------------------------------------------------------------------------- list views
+#
+# The customer list is a configurable view: quick filters and search (above), filter conditions
+# from the field registry, chosen columns, a sort, a saved view, a table or a kanban layout. The
+# page, the kanban and the export all read the same `ListState` from the same query string, so an
+# export is exactly the rows and columns on the screen.
+
+DEFAULT_COLUMNS = [
+    "name",
+    "company_name",
+    "phone",
+    "city",
+    "owner",
+    "lifecycle_stage",
+    "tier",
+    "tags",
+    "created_at",
+]
+# Columns showing a primary contact point: read from the prefetched points, masked like the page.
+CONTACT_COLUMNS = {"phone": ContactKind.PHONE, "email": ContactKind.EMAIL, "wechat_id": ContactKind.WECHAT_ID}
+MAX_CONDITIONS = 20
+MAX_COLUMNS = 40
+KANBAN_CARDS = 20
+EMPTY_GROUP = "__empty__"
+
+
+@dataclass
+class ListState:
+    """What a list request asks for, resolved against the saved view and checked by the registry."""
+
+    filters: CustomerFilters = field(default_factory=CustomerFilters)
+    conditions: list[dict] = field(default_factory=list)  # registry conditions that are valid
+    columns: list[str] = field(default_factory=lambda: list(DEFAULT_COLUMNS))
+    sort: str = ""
+    layout: str = "table"  # or "kanban"
+    kanban_field: str = ""
+    view: Any = None  # the SavedView in use
+    errors: list[str] = field(default_factory=list)  # messages about conditions that were dropped
+    raw_conditions: list[dict] = field(default_factory=list)  # as typed (the filter builder shows them)
+
+
+def quick_filters(params) -> CustomerFilters:
+    """The search box and the quick filter selects of the list page (`q`, `kind`, `owner`...)."""
+    from guanxi.customers.models import Channel, CustomerKind, LifecycleStage, Tier
+
+    def choice(name: str, enum) -> str:
+        value = params.get(name) or ""
+        return value if value in enum.values else ""
+
+    return CustomerFilters(
+        q=(params.get("q") or "")[:100],
+        kind=choice("kind", CustomerKind),
+        owner_id=as_id(params.get("owner")),
+        lifecycle_stage=choice("stage", LifecycleStage),
+        tier=choice("tier", Tier),
+        source=choice("source", Channel),
+        tag=(params.get("tag") or "")[:50],
+        unowned=params.get("unowned") == "1",
+    )
+
+
+def quick_conditions(filters: CustomerFilters) -> list[dict]:
+    """The quick filters as registry conditions (what a saved view stores; the search text is not)."""
+    conditions: list[dict] = []
+    for ref, value in (
+        ("kind", filters.kind),
+        ("owner", filters.owner_id),
+        ("lifecycle_stage", filters.lifecycle_stage),
+        ("tier", filters.tier),
+        ("source", filters.source),
+        ("city", filters.city),
+    ):
+        if value:
+            conditions.append({"field": ref, "op": "eq", "value": value})
+    if filters.tag:
+        conditions.append({"field": "tags", "op": "has", "value": filters.tag})
+    if filters.unowned:
+        conditions.append({"field": "owner", "op": "empty"})
+    return conditions
+
+
+def conditions_from_params(params) -> list[dict]:
+    """Filter-builder rows from the query string: parallel `f_field`, `f_op`, `f_value` lists."""
+    fields, ops, values = (params.getlist(n) for n in ("f_field", "f_op", "f_value"))
+    conditions = []
+    for n, ref in enumerate(fields[:MAX_CONDITIONS]):
+        ref = (ref or "").strip()[:80]
+        if not ref:
+            continue
+        condition = {"field": ref, "op": (ops[n] if n < len(ops) else "eq")[:30] or "eq"}
+        value = values[n] if n < len(values) else ""
+        if value != "":
+            condition["value"] = value[:500]
+        conditions.append(condition)
+    return conditions
+
+
+def _valid_conditions(registry, conditions: Any) -> tuple[list[dict], list[str]]:
+    """Keep the conditions the registry accepts; messages (numbered as given) for the others."""
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(conditions, list):
+        return [], []
+    try:
+        registry.clean_filters(conditions)
+        return list(conditions), []
+    except ValidationError as exc:
+        errors = exc.messages
+    valid = []
+    for condition in conditions:
+        try:
+            registry.clean_filters([condition])
+        except ValidationError:
+            continue
+        valid.append(condition)
+    return valid, errors
+
+
+def list_state(params, registry, *, views=()) -> ListState:
+    """Resolve a list request: the saved view (`view=<id>` among `views`, those the user may use)
+    gives the defaults; a submitted filter form (`fb=1`) replaces its conditions and columns."""
+    view = None
+    view_id = as_id(params.get("view"))
+    if view_id is not None:
+        view = next((v for v in views if v.pk == view_id), None)
+    state = ListState(filters=quick_filters(params), view=view)
+    if params.get("fb"):
+        raw_conditions = conditions_from_params(params)
+        columns = params.getlist("col")
+    elif view is not None:
+        raw_conditions = view.filters if isinstance(view.filters, list) else []
+        columns = view.columns if isinstance(view.columns, list) else []
+    else:
+        raw_conditions, columns = [], []
+    state.raw_conditions = [c for c in raw_conditions if isinstance(c, dict)][:MAX_CONDITIONS]
+    state.conditions, state.errors = _valid_conditions(registry, state.raw_conditions)
+    columns = [c for c in dict.fromkeys(str(c) for c in columns) if registry.get(c) is not None]
+    state.columns = columns[:MAX_COLUMNS] or list(DEFAULT_COLUMNS)
+    if "name" not in state.columns:
+        state.columns.insert(0, "name")  # every row links to its customer
+    sort = (params.get("sort") or (view.sort if view is not None else "") or "")[:80]
+    state.sort = sort if sort and registry.ordering(sort) is not None else ""
+    kanban = params.get("kanban_field")
+    if kanban is None:
+        kanban = view.kanban_field if view is not None else ""
+    state.kanban_field = kanban if kanban_spec(registry, kanban) is not None else ""
+    layout = params.get("layout")
+    if layout not in ("table", "kanban"):
+        layout = "kanban" if view is not None and view.kanban_field else "table"
+    state.layout = layout
+    if layout == "kanban" and not state.kanban_field:
+        state.kanban_field = "lifecycle_stage"
+    return state
+
+
+def view_queryset(user, state: ListState, registry) -> QuerySet:
+    """The rows of a list view, scoped to the user, filtered through the registry and sorted."""
+    qs = customer_list(user, state.filters)
+    if state.conditions:
+        qs = qs.filter(registry.filter_q(state.conditions))
+    ordering = registry.ordering(state.sort) if state.sort else None
+    return qs.order_by(*(ordering or ["-id"]))
+
+
+def column_specs(state: ListState, registry) -> list:
+    return [spec for spec in (registry.get(ref) for ref in state.columns) if spec is not None]
+
+
+def cell_text(user, customer: Customer, spec, names: dict) -> str:
+    """The text of one cell as the user may see it (pages and exports alike)."""
+    from guanxi.core.models import FieldType
+
+    if spec.ref in CONTACT_COLUMNS:
+        return shown_contact(user, customer, primary_contact(customer, CONTACT_COLUMNS[spec.ref]))
+    value = spec.value_of(customer)
+    if spec.is_custom and spec.type == FieldType.PHONE and isinstance(value, str) and value:
+        if not can_see_sensitive(user, customer):
+            return normalize.mask_phone(value)
+        return normalize.format_phone_display(value)
+    return spec.display(value, names=names)
+
+
+def kanban_spec(registry, ref: str | None):
+    """The field a kanban may group by: a single select (built-in with choices, or custom)."""
+    from guanxi.core.models import FieldType
+
+    spec = registry.get(ref) if ref else None
+    if spec is None or spec.type != FieldType.SINGLE_SELECT or spec.multi_valued:
+        return None
+    if not spec.is_custom and not spec.choices:
+        return None
+    return spec
+
+
+def _group_expression(spec):
+    from django.db.models import F
+    from django.db.models.fields.json import KeyTextTransform
+
+    if not spec.is_custom:
+        return F(spec.path or spec.ref)
+    expression = KeyTextTransform(spec.key, "custom_fields")
+    previous = spec.custom.previous_key
+    if previous:  # being renamed: values sit under either key until the worker finishes
+        from django.db.models.functions import Coalesce
+
+        expression = Coalesce(expression, KeyTextTransform(previous, "custom_fields"))
+    return expression
+
+
+def _group_key(value: Any) -> str:
+    return EMPTY_GROUP if value in (None, "") else str(value)
+
+
+def kanban_board(user, state: ListState, registry, qs: QuerySet, *, per_column: int = KANBAN_CARDS) -> dict:
+    """Columns of a kanban: one per choice of the field (and one for records without a value),
+    each with its count and its first cards, in two queries (plus the row relations)."""
+    from django.db.models import Count, Window
+    from django.db.models.functions import RowNumber
+
+    spec = kanban_spec(registry, state.kanban_field)
+    group = _group_expression(spec)
+    counts: dict[str, int] = {}
+    for row in qs.order_by().annotate(_group=group).values("_group").annotate(n=Count("pk")):
+        key = _group_key(row["_group"])
+        counts[key] = counts.get(key, 0) + row["n"]
+    ordering = (registry.ordering(state.sort) if state.sort else None) or ["-pk"]
+    cards_qs = qs.annotate(
+        _group=group, _rank=Window(RowNumber(), partition_by=[group], order_by=ordering)
+    ).filter(_rank__lte=per_column)
+    cards: dict[str, list] = {}
+    customers = list(cards_qs)
+    for customer in customers:
+        cards.setdefault(_group_key(customer._group), []).append(customer)
+    keys = [key for key, _zh, _en in spec.choices]
+    keys += sorted(k for k in counts if k not in keys and k != EMPTY_GROUP)  # retired values in use
+    keys.append(EMPTY_GROUP)
+    columns = [
+        {
+            "key": key,
+            "label": None if key == EMPTY_GROUP else spec.choice_label(key),
+            "count": counts.get(key, 0),
+            "cards": cards.get(key, []),
+            "more": max(counts.get(key, 0) - len(cards.get(key, [])), 0),
+        }
+        for key in keys
+    ]
+    return {"spec": spec, "columns": columns, "total": sum(counts.values()), "customers": customers}
