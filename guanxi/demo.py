@@ -52,6 +52,7 @@ from guanxi.customers.models import (
     Tier,
 )
 from guanxi.customers.quality import COMPANY_WEIGHTS, PERSON_WEIGHTS
+from guanxi.sales.demo import load_demo_deals
 from guanxi.sales.models import Order, OrderStatus
 
 __all__ = ["DEMO_USERS", "DEPARTMENTS", "DemoUser", "ensure_demo_org", "load_demo"]
@@ -1182,10 +1183,12 @@ def load_demo(
             writer.analyze()
             report("analyze", 1, 1)
 
+    deals = load_demo_deals(seed=seed, now=now)
     return {
         "customers": counts["customer"],
         "contact_points": counts["contact"],
         "orders": counts["order"],
+        "deals": deals,
         "tags": counts["tag"],
         "users": [spec.username for spec in DEMO_USERS],
         "password": new_password,

@@ -17,14 +17,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from guanxi.core import audit
 from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import User
 from guanxi.core.permissions import Perm
-from guanxi.core.scopes import assignable_users
 from guanxi.customers import actions, queries
 from guanxi.customers.actions import IngestOutcome
-from guanxi.customers.forms import CustomerForm
+from guanxi.customers.forms import CustomerForm, custom_field_sections
 from guanxi.customers.identity import DuplicateFound
-from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, LifecycleStage, Tier
+from guanxi.customers.models import ContactKind, Customer, CustomerKind
 from guanxi.engagement.forms import FollowUpForm, TaskForm
 from guanxi.engagement.models import EnrollmentStatus, TaskStatus
 
@@ -51,54 +49,6 @@ def _can_see(request, customer: Customer) -> bool:
 
 def _int_or_none(value: str | None) -> int | None:
     return as_id(value)
-
-
-@login_required
-def customer_list(request):
-    require(request.user, Perm.CUSTOMER_VIEW)
-    g = request.GET
-    filters = queries.CustomerFilters(
-        q=g.get("q", "")[:100],
-        kind=g.get("kind", "") if g.get("kind") in CustomerKind.values else "",
-        owner_id=_int_or_none(g.get("owner")),
-        lifecycle_stage=g.get("stage", "") if g.get("stage") in LifecycleStage.values else "",
-        tier=g.get("tier", "") if g.get("tier") in Tier.values else "",
-        source=g.get("source", "") if g.get("source") in Channel.values else "",
-        tag=g.get("tag", "")[:50],
-        unowned=g.get("unowned") == "1",
-    )
-    can_assign = request.user.has_perm_code(Perm.CUSTOMER_ASSIGN)
-    paginator = Paginator(queries.customer_list(request.user, filters), settings.GUANXI_PAGE_SIZE)
-    page = paginator.get_page(g.get("page"))
-    rows = [
-        {
-            "customer": c,
-            "phone": queries.shown_contact(request.user, c, queries.primary_contact(c, ContactKind.PHONE)),
-        }
-        for c in page.object_list
-    ]
-    query = g.copy()
-    query.pop("page", None)
-    context = {
-        "page": page,
-        "rows": rows,
-        "filters": filters,
-        "querystring": query.urlencode(),
-        "kinds": CustomerKind.choices,
-        "stages": LifecycleStage.choices,
-        "tiers": [t for t in Tier.choices if t[0]],
-        "sources": Channel.choices,
-        "owners": User.objects.filter(is_active=True, owned_customers__isnull=False).distinct()
-        if request.user.data_scope != "own"
-        else [],
-        "can_create": request.user.has_perm_code(Perm.CUSTOMER_CREATE),
-        "can_delete": request.user.has_perm_code(Perm.CUSTOMER_DELETE),
-        "can_assign": can_assign,
-        "can_import": request.user.has_perm_code(Perm.CUSTOMER_IMPORT),
-        "assignable": assignable_users(request.user).order_by("username") if can_assign else [],
-    }
-    template = "customers/_list_results.html" if request.htmx and request.htmx.target == "results" else None
-    return render(request, template or "customers/list.html", context)
 
 
 @login_required
@@ -130,6 +80,7 @@ def customer_detail(request, pk: int):
         "enrollments": customer.cadences.filter(
             status__in=[EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED]
         ).select_related("cadence"),
+        "custom_sections": custom_field_sections(customer, request.user),
         **_tab_context(request, customer, tab),
     }
     return render(request, "customers/detail.html", context)
@@ -148,6 +99,11 @@ def _tab_context(request, customer: Customer, tab: str) -> dict:
     if tab == "history":
         context["merges"] = queries.merge_history(customer)
         context["can_merge"] = request.user.has_perm_code(Perm.CUSTOMER_MERGE)
+    if tab == "deals":
+        from guanxi.sales.queries import customer_deals
+
+        context["deals"] = customer_deals(request.user, customer)[:50]
+        context["can_add_deal"] = request.user.has_perm_code(Perm.CUSTOMER_CHANGE)
     if tab == "timeline":
         follow_ups = customer.follow_ups.select_related("author")[:50]
         items = [{"at": f.occurred_at, "kind": "follow_up", "obj": f} for f in follow_ups]
@@ -205,7 +161,11 @@ def customer_edit(request, pk: int):
     customer = _visible_or_404(request, pk)
     require(request.user, Perm.CUSTOMER_CHANGE)
     initial = {
-        **{f: getattr(customer, f) for f in actions.SNAPSHOT_FIELDS if f not in {"company_id", "owner_id"}},
+        **{
+            f: getattr(customer, f)
+            for f in actions.SNAPSHOT_FIELDS
+            if f not in {"company_id", "owner_id", "custom_fields"}
+        },
         "company_name": customer.company.name if customer.company_id else "",
         "owner": customer.owner_id,
         "tags": ", ".join(t.name for t in customer.tags.all()),
@@ -213,10 +173,14 @@ def customer_edit(request, pk: int):
         "email": getattr(queries.primary_contact(customer, ContactKind.EMAIL), "value", ""),
         "wechat_id": getattr(queries.primary_contact(customer, ContactKind.WECHAT_ID), "value", ""),
     }
-    form = CustomerForm(request.POST or None, user=request.user, initial=initial)
+    form = CustomerForm(request.POST or None, user=request.user, initial=initial, instance=customer)
     duplicates = None
     if request.method == "POST" and form.is_valid():
-        data = {k: v for k, v in form.to_action_data().items() if k in form.changed_data or k == "owner_id"}
+        data = {
+            k: v
+            for k, v in form.to_action_data(changed_only=True).items()
+            if k in form.changed_data or k in ("owner_id", "custom_fields")
+        }
         if "owner" not in form.changed_data:
             data.pop("owner_id", None)
         try:

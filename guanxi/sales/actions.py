@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -25,9 +26,23 @@ LOST_REASONS = "lost-reason"
 DEAL_FIELDS = ["name", "customer_id", "pipeline_id", "stage_id", "amount", "currency", "owner_id",
                "expected_close_date", "closed_at", "lost_reason", "custom_fields"]  # fmt: skip
 COLOR_CHOICES = {"primary", "secondary", "success", "danger", "warning", "info", "dark"}
+# Built-in fields a stage may require (the others are always set or computed); custom fields ("cf.<key>") too.
+REQUIRABLE_BUILTINS = ("amount", "owner", "expected_close_date")
+
+
+def requirable_fields(registry: customfields.Registry | None = None) -> list[customfields.FieldSpec]:
+    """The deal fields a stage may list as required to enter it."""
+    registry = registry or customfields.Registry(CustomObject.DEAL)
+    specs = [registry.builtin[ref] for ref in REQUIRABLE_BUILTINS if ref in registry.builtin]
+    return specs + list(registry.custom.values())
 
 
 # --------------------------------------------------------------------------- pipelines
+
+
+def _printable(text: str) -> bool:
+    """No NUL or other control characters (PostgreSQL refuses NUL in text columns)."""
+    return not any(ord(ch) < 32 for ch in text)
 
 
 def _pipeline_snapshot(pipeline: Pipeline) -> dict:
@@ -64,17 +79,22 @@ def save_pipeline(data: dict[str, Any], *, actor, pipeline_id: int | None = None
     before = _pipeline_snapshot(pipeline) if pipeline.pk else None
     if "name_zh" in data or not pipeline.pk:
         pipeline.name_zh = str(data.get("name_zh") or "").strip()
-        if not pipeline.name_zh or len(pipeline.name_zh) > 100:
+        if not pipeline.name_zh or len(pipeline.name_zh) > 100 or not _printable(pipeline.name_zh):
             errors.setdefault("name_zh", []).append(
                 _("Give the pipeline a Chinese name (at most 100 characters).")
             )
     if "name_en" in data:
         pipeline.name_en = str(data.get("name_en") or "").strip()[:100]
+        if not _printable(pipeline.name_en):
+            errors.setdefault("name_en", []).append(_("Remove the control characters."))
     if "is_default" in data:
         pipeline.is_default = bool(data["is_default"])
     registry = customfields.Registry(CustomObject.DEAL)
+    requirable = {spec.ref for spec in requirable_fields(registry)}
     stages_in = data.get("stages")
     cleaned_stages: list[dict] = []
+    if stages_in is None and not pipeline.pk:
+        errors.setdefault("stages", []).append(_("A pipeline needs at least one stage."))
     if stages_in is not None:
         if not isinstance(stages_in, list) or not stages_in:
             errors.setdefault("stages", []).append(_("A pipeline needs at least one stage."))
@@ -86,7 +106,11 @@ def save_pipeline(data: dict[str, Any], *, actor, pipeline_id: int | None = None
             stage = {"id": as_id(raw.get("id")) if raw.get("id") not in (None, "") else None}
             stage["name_zh"] = str(raw.get("name_zh") or "").strip()
             stage["name_en"] = str(raw.get("name_en") or "").strip()[:100]
-            if not stage["name_zh"] or len(stage["name_zh"]) > 100:
+            if (
+                not stage["name_zh"]
+                or len(stage["name_zh"]) > 100
+                or not _printable(stage["name_zh"] + stage["name_en"])
+            ):
                 errors.setdefault("stages", []).append(_("Stage %(n)s needs a Chinese name.") % {"n": n})
             try:
                 stage["probability"] = int(raw.get("probability") or 0)
@@ -97,7 +121,7 @@ def save_pipeline(data: dict[str, Any], *, actor, pipeline_id: int | None = None
                     _("Stage %(n)s: probability is a whole number from 0 to 100.") % {"n": n}
                 )
             color = str(raw.get("color") or "secondary")
-            if color not in COLOR_CHOICES and not (len(color) == 7 and color.startswith("#")):
+            if color not in COLOR_CHOICES and not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
                 errors.setdefault("stages", []).append(_("Stage %(n)s: choose a colour.") % {"n": n})
             stage["color"] = color
             stage["outcome"] = str(raw.get("outcome") or StageOutcome.OPEN)
@@ -106,13 +130,17 @@ def save_pipeline(data: dict[str, Any], *, actor, pipeline_id: int | None = None
             required = raw.get("required_fields") or []
             if isinstance(required, str):
                 required = [r.strip() for r in required.replace("，", ",").split(",") if r.strip()]
-            unknown = [r for r in required if not isinstance(r, str) or registry.get(r) is None]
+            if not isinstance(required, list | tuple):
+                required = [required]
+            unknown = [r for r in required if not isinstance(r, str) or r not in requirable]
             if unknown:
                 errors.setdefault("stages", []).append(
                     _("Stage %(n)s: unknown fields %(fields)s.")
                     % {"n": n, "fields": ", ".join(map(str, unknown))}
                 )
-            stage["required_fields"] = [r for r in required if r not in unknown]
+            stage["required_fields"] = list(dict.fromkeys(r for r in required if r not in unknown))
+            if stage["id"] is not None and stage["id"] in {s["id"] for s in cleaned_stages}:
+                errors.setdefault("stages", []).append(_("Stage %(n)s: listed twice.") % {"n": n})
             cleaned_stages.append(stage)
         if stages_in and not any(s["outcome"] == StageOutcome.OPEN for s in cleaned_stages):
             errors.setdefault("stages", []).append(_("A pipeline needs at least one open stage."))
@@ -245,8 +273,9 @@ def lost_reasons() -> list[tuple[str, str, str]]:
 
 def _missing_for_stage(deal: Deal, stage: Stage, registry: customfields.Registry) -> list[str]:
     missing = []
+    requirable = {spec.ref for spec in requirable_fields(registry)}
     for ref in stage.required_fields or []:
-        spec = registry.get(ref)
+        spec = registry.get(ref) if ref in requirable else None
         if spec is None:
             continue
         value = spec.value_of(deal) if spec.is_custom else getattr(deal, spec.path or ref, None)
@@ -263,14 +292,14 @@ def _apply(deal: Deal, data: dict[str, Any], *, actor, creating: bool) -> None:
         errors.setdefault(key, []).append(_("Unknown field."))
     if "name" in data or creating:
         name = str(data.get("name") or "").strip()
-        if not name or len(name) > 200:
+        if not name or len(name) > 200 or not _printable(name):
             errors.setdefault("name", []).append(_("Give the deal a name (at most 200 characters)."))
         deal.name = name
     if "amount" in data:
         deal.amount = _amount(data.get("amount"), errors)
     if "currency" in data:
         currency = str(data.get("currency") or "CNY").upper()
-        if len(currency) != 3 or not currency.isalpha():
+        if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
             errors.setdefault("currency", []).append(_("Use a three-letter currency code."))
         deal.currency = currency
     if "expected_close_date" in data:
@@ -279,7 +308,8 @@ def _apply(deal: Deal, data: dict[str, Any], *, actor, creating: bool) -> None:
         owner_id = as_id(data.get("owner_id")) if data.get("owner_id") not in (None, "") else (
             actor.pk if creating and isinstance(actor, User) else None
         )  # fmt: skip
-        if (
+        given_but_invalid = data.get("owner_id") not in (None, "") and owner_id is None
+        if given_but_invalid or (
             owner_id is not None
             and owner_id != deal.owner_id
             and not assignable_users(actor).filter(pk=owner_id).exists()
@@ -307,7 +337,7 @@ def _apply(deal: Deal, data: dict[str, Any], *, actor, creating: bool) -> None:
     if errors:
         raise ValidationError(errors)
     stage_id = data.get("stage_id")
-    if stage_id not in (None, "") or creating or "pipeline_id" in data:
+    if stage_id not in (None, "") or creating or "pipeline_id" in data or "lost_reason" in data:
         stages = deal.pipeline.stages.filter(is_active=True)
         stage = stages.filter(pk=as_id(stage_id)).first() if stage_id not in (None, "") else (
             deal.stage if deal.stage_id and deal.stage.pipeline_id == deal.pipeline_id else
@@ -335,13 +365,16 @@ def _enter_stage(deal: Deal, stage: Stage, data: dict, registry: customfields.Re
         errors.setdefault("lost_reason", []).append(_("Only a lost deal has a lost reason."))
     if errors:
         raise ValidationError(errors)
+    previous_outcome = deal.stage.outcome if deal.stage_id else None
     if deal.stage_id != stage.pk:
         deal.stage = stage
         deal.stage_changed_at = timezone.now()
+    if stage.outcome != StageOutcome.LOST:
+        deal.lost_reason = ""
     if stage.outcome == StageOutcome.OPEN:
         deal.closed_at = None
-        deal.lost_reason = ""
-    elif deal.closed_at is None:
+    elif deal.closed_at is None or previous_outcome != stage.outcome:
+        # Closed now (from open, or won <-> lost): the close time is when this outcome was reached.
         deal.closed_at = timezone.now()
 
 
@@ -366,7 +399,8 @@ def get_deal_for_write(deal_id: int, *, actor) -> Deal:
     if as_id(deal_id) is None:
         raise NotFound(deal_id)
     deal = (
-        Deal.objects.visible_to(actor).select_for_update(of=("self",)).select_related("stage", "pipeline")
+        Deal.objects.visible_to(actor).filter(customer__deleted_at__isnull=True)
+        .select_for_update(of=("self",)).select_related("stage", "pipeline")
         .filter(pk=deal_id).first()
     )  # fmt: skip
     if deal is None:

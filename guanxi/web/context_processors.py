@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 NAV = [
     ("today", _("Today")),
     ("customers:list", _("Customers")),
+    ("deals:board", _("Deals")),
     ("pool:index", _("Public pool")),
     ("quality:overview", _("Data quality")),
 ]
@@ -32,4 +33,4 @@ def navigation(request):
             {"url": reverse(name), "label": label, "active": current.split(":")[0] == name.split(":")[0]}
             for name, label in ADMIN_NAV
         ]
-    return {"nav_items": items}
+    return {"nav_items": items, "can_customize": request.user.has_perm_code("settings.manage")}
