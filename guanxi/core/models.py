@@ -134,6 +134,7 @@ class AuditAction(models.TextChoices):
     RESTORE = "restore", _("Restored")
     MERGE = "merge", _("Merged")
     UNMERGE = "unmerge", _("Unmerged")
+    EXPORT = "export", _("Exported")
 
 
 class AuditEntry(models.Model):

@@ -44,7 +44,7 @@ def start_export(user, state: queries.ListState, *, fmt: str) -> None:
     require(user, Perm.CUSTOMER_EXPORT)
     filters = state.filters
     audit.record(
-        AuditAction.CREATE,
+        AuditAction.EXPORT,
         user,
         actor=user,
         before=None,

@@ -136,7 +136,7 @@ def test_every_export_is_audited_and_needs_the_permission(setup):
     assert AuditEntry.objects.count() == before + 1
     assert (
         entry.actor == org.exporter
-        and entry.action == AuditAction.CREATE
+        and entry.action == AuditAction.EXPORT
         and entry.object_id == org.exporter.pk
     )
     assert entry.after["export"] == "customer" and entry.after["format"] == "csv"
