@@ -92,10 +92,10 @@ class Stage(models.Model):
 
 class DealQuerySet(models.QuerySet):
     def visible_to(self, user):
-        """Deals of customers the user may see (the customer's data scope decides)."""
+        """Deals of customers the user may see (the customer's data scope decides), not in the recycle bin."""
         from guanxi.customers.models import Customer
 
-        return self.filter(customer__in=Customer.objects.visible_to(user))
+        return self.filter(customer__in=Customer.objects.visible_to(user).alive())
 
 
 class Deal(models.Model):
