@@ -34,7 +34,18 @@ class TokenHeader(APIKeyHeader):
         return user
 
 
-api = NinjaAPI(
+class GuanxiAPI(NinjaAPI):
+    """The API root; its OpenAPI document describes the company's live custom fields."""
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        from guanxi.core.api_customization import describe_custom_fields
+
+        describe_custom_fields(schema)
+        return schema
+
+
+api = GuanxiAPI(
     title="Guanxi CRM API",
     version="1",
     description="Customers and more. Authenticate with `Authorization: Bearer <token>` "
@@ -44,10 +55,18 @@ api = NinjaAPI(
 )
 
 
+def _loc(field: str) -> list[str]:
+    # "custom_fields.<key>" -> ["custom_fields", "<key>"]; a custom field key is one part.
+    head, _sep, rest = field.partition(".")
+    if head == "custom_fields" and rest:
+        return [head, rest]
+    return field.split(".")
+
+
 def field_errors(exc: ValidationError) -> list[dict]:
     if hasattr(exc, "error_dict"):
         return [
-            {"loc": ["body", *field.split(".")], "msg": str(msg), "type": "value_error"}
+            {"loc": ["body", *_loc(field)], "msg": str(msg), "type": "value_error"}
             for field, messages in exc.message_dict.items()
             for msg in messages
         ]
@@ -81,10 +100,13 @@ def on_too_big(request, exc):
 
 def register_routers() -> None:
     from guanxi.core.api import router as core_router
+    from guanxi.core.api_customization import router as customization_router
     from guanxi.customers.api import router as customers_router
 
     api.add_router("/", core_router)
+    api.add_router("/", customization_router)
     api.add_router("/customers", customers_router)
+    api.add_router("/", "guanxi.sales.api.router")  # /api/deals..., /api/pipelines...
 
 
 register_routers()

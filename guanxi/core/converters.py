@@ -20,7 +20,7 @@ def as_id(value) -> int | None:
         return None
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
+    elif isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) <= 19:
         number = int(value.strip())
     else:
         return None

@@ -30,6 +30,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -171,12 +172,15 @@ class FieldSpec:
         if self.type == FieldType.SINGLE_SELECT:
             return self.choice_label(str(value))
         if self.type == FieldType.MULTI_SELECT:
-            return "、".join(self.choice_label(str(v)) for v in value)
+            items = [value] if isinstance(value, str) else value  # a getter may give joined text
+            return "、".join(self.choice_label(str(v)) for v in items)
         if self.type in ID_TYPES and names is not None:
             kind = (
                 "user" if self.type == FieldType.USER else (self.custom.linked_object if self.custom else "")
             )
             return names.get((kind, value), str(value))
+        if self.type == FieldType.DATETIME and isinstance(value, dt.datetime) and timezone.is_aware(value):
+            return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
         if self.type == FieldType.DATETIME and isinstance(value, str):
             try:
                 moment = dt.datetime.fromisoformat(value)
@@ -203,6 +207,8 @@ class FieldSpec:
 
     def order_expression(self, descending: bool) -> Any:
         expr = KeyTransform(self.key, "custom_fields") if self.is_custom else models.F(self.path or self.ref)
+        if self.is_custom and self.custom.previous_key:  # during a rename rows may hold either key
+            expr = Coalesce(expr, KeyTransform(self.custom.previous_key, "custom_fields"))
         return expr.desc(nulls_last=True) if descending else expr.asc(nulls_last=True)
 
 
@@ -300,6 +306,7 @@ class Registry:
         creating: bool,
         instance_id: int | None = None,
         actor=None,
+        check_unique: bool = True,
     ) -> tuple[dict, dict[str, list[str]]]:
         """Validate a {key: value} map of custom values; returns (new stored map, errors).
 
@@ -315,6 +322,8 @@ class Registry:
                 "custom_fields": [_("Must be an object with one entry per custom field.")]
             }
         result = self.normalize_stored(current or {})
+        # During a rename a client may still send the previous key: it means the renamed field.
+        raw = self.normalize_stored(raw)
         for key in sorted(raw, key=str):
             spec = self.custom.get(key) if isinstance(key, str) else None
             if spec is None:
@@ -344,6 +353,8 @@ class Registry:
                         pass
                 if spec.required:
                     errors.setdefault(f"custom_fields.{key}", []).append(_("This field is required."))
+        if not check_unique:  # ingestion: checked once the record the data goes to is known
+            return result, errors
         for key in sorted(raw, key=str):
             spec = self.custom.get(key) if isinstance(key, str) else None
             if spec is None or not spec.custom.unique or key not in result:
@@ -451,6 +462,15 @@ class Registry:
 # --------------------------------------------------------------------------- value cleaning
 
 
+def _encodable(text: str) -> bool:
+    """False for text with lone surrogates (no database stores them)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value == []
 
@@ -466,6 +486,10 @@ def _number(spec: FieldSpec, value: Any) -> int | float:
             raise ValidationError(_("Enter a number.")) from None
     else:
         number = decimal.Decimal(str(value))
+    if number.is_finite() and number != number.to_integral_value():
+        # A fraction is stored as a JSON float: check the float that will be stored, so that a stored
+        # value always passes again (999999999999999.999 would round up to 1e15).
+        number = decimal.Decimal(repr(float(number)))
     if not number.is_finite() or abs(number) >= MAX_NUMBER:
         raise ValidationError(_("Enter a number."))
     if spec.type == FieldType.MONEY and number != number.quantize(decimal.Decimal("0.01")):
@@ -479,9 +503,9 @@ def _number(spec: FieldSpec, value: Any) -> int | float:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
-def _plain(number: decimal.Decimal) -> str:
-    text = format(number.normalize(), "f")
-    return text
+def _plain(number: decimal.Decimal | int | float) -> str:
+    # A definition not saved yet holds the cleaned int/float, a saved one a Decimal.
+    return format(decimal.Decimal(str(number)).normalize(), "f")
 
 
 def _date(value: Any) -> dt.date:
@@ -493,7 +517,7 @@ def _date(value: Any) -> dt.date:
         raise ValidationError(_("Enter a date such as 2026-03-01."))
     text = value.strip().translate(_FULLWIDTH_DIGITS)
     match = _DATE_RE.fullmatch(text)
-    if not match and len(text) == 8 and text.isdigit():
+    if not match and len(text) == 8 and text.isdecimal():
         match = re.fullmatch(r"(\d{4})(\d{2})(\d{2})", text)
     if not match:
         raise ValidationError(_("Enter a date such as 2026-03-01."))
@@ -517,13 +541,19 @@ def _datetime(value: Any) -> dt.datetime:
         except ValueError:
             raise ValidationError(_("Enter a date and time such as 2026-03-01 14:30.")) from None
         if zone:
-            offset = dt.UTC if zone == "Z" else _offset(zone)
+            try:
+                offset = dt.UTC if zone == "Z" else _offset(zone)
+            except ValueError:  # an offset of a day or more
+                raise ValidationError(_("Enter a date and time such as 2026-03-01 14:30.")) from None
             moment = moment.replace(tzinfo=offset)
     else:
         raise ValidationError(_("Enter a date and time such as 2026-03-01 14:30."))
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment, timezone.get_current_timezone())
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # year 1 or 9999 moved across midnight by the time zone
+        raise ValidationError(_("Enter a date and time such as 2026-03-01 14:30.")) from None
 
 
 def _offset(zone: str) -> dt.timezone:
@@ -559,7 +589,7 @@ def _user_id(value: Any, actor) -> int:
         user = users.filter(pk=value).first() if 0 < value < 2**63 else None
     elif isinstance(value, str):
         text = value.strip()
-        if text.isdigit() and len(text) < 19:
+        if text.isdecimal() and len(text) < 19:
             user = users.filter(pk=int(text)).first()
         if user is None:
             found = list(users.filter(Q(username__iexact=text) | Q(display_name=text))[:2])
@@ -574,7 +604,7 @@ def _linked_id(spec: FieldSpec, value: Any, actor) -> int:
     pk = None
     if isinstance(value, int) and not isinstance(value, bool):
         pk = value
-    elif isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
+    elif isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) < 19:
         pk = int(value.strip())
     if pk is None or target is None or not 0 < pk < 2**63:
         raise ValidationError(_("Enter the id of an existing record."))
@@ -624,7 +654,7 @@ def clean_value(spec: FieldSpec, value: Any, *, actor=None) -> Any:
                 _("At most %(limit)s characters (this has %(length)s).")
                 % {"limit": limit, "length": len(text)}
             )
-        if "\x00" in text:
+        if "\x00" in text or not _encodable(text):
             raise ValidationError(_("Enter text."))
         if definition is not None and definition.regex and not re.fullmatch(definition.regex, text):
             raise ValidationError(
@@ -682,17 +712,21 @@ def clean_filter_value(spec: FieldSpec, op: str, value: Any) -> Any:
         return value.strip()[:200]
     if _empty(value):
         raise ValidationError(_("Enter a value."))
-    if spec.type == FieldType.DATETIME and op in (Op.EQ, Op.BEFORE, Op.AFTER):
-        return _date(value) if isinstance(value, str) and len(value.strip()) <= 11 else _datetime(value)
-    if spec.type == FieldType.DATE:
-        return _date(value)
+    if spec.type in DATE_TYPES:
+        if spec.type == FieldType.DATETIME and not (isinstance(value, str) and len(value.strip()) <= 11):
+            moment = _datetime(value)
+        else:
+            moment = _date(value)
+        if not 2 <= moment.year <= 9998:  # a day's range around it must stay representable
+            raise ValidationError(_("A date is out of range."))
+        return moment
     if spec.is_custom:
         if spec.type == FieldType.MULTI_SELECT:
             return _select_key(spec, value)
         if spec.type in ID_TYPES:
-            if isinstance(value, int) and not isinstance(value, bool):
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
                 return value
-            if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
+            if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) < 19:
                 return int(value.strip())
             raise ValidationError(_("Enter an id."))
         stored = clean_value(spec, value)
@@ -704,9 +738,9 @@ def clean_filter_value(spec: FieldSpec, op: str, value: Any) -> Any:
     if spec.type == FieldType.BOOLEAN:
         return clean_value(spec, value)
     if spec.type in ID_TYPES:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
             return value
-        if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
+        if isinstance(value, str) and value.strip().isdecimal() and len(value.strip()) < 19:
             return int(value.strip())
         raise ValidationError(_("Enter an id."))
     return str(value).strip()[:200]
@@ -796,10 +830,13 @@ def _keys(spec: FieldSpec) -> list[str]:
 
 
 def _json_equals(key: str, value: Any) -> Q:
-    """custom_fields[key] == value: containment on PostgreSQL (served by the GIN index)."""
+    """custom_fields[key] == value: containment on PostgreSQL (served by the GIN index).
+
+    Never NULL on SQLite either (has_key first), so that its negation keeps records without the key.
+    """
     if connection.vendor == "postgresql":
         return Q(custom_fields__contains={key: value})
-    return Q(**{f"custom_fields__{key}": value})
+    return Q(custom_fields__has_key=key) & Q(**{f"custom_fields__{key}": value})
 
 
 def _json_has(model: type[models.Model], key: str, value: Any) -> Q:
@@ -813,7 +850,17 @@ def _json_has(model: type[models.Model], key: str, value: Any) -> Q:
 
 
 def _custom_q(spec: FieldSpec, op: str, value: Any) -> Q:
+    """Any key (the new one or, during a rename, the previous one) holding a matching value; for
+    the negative operators no key may hold one ("is not X" and "is empty" include missing values)."""
     q = Q()
+    if op == Op.NE:
+        for key in _keys(spec):
+            q |= _custom_key_q(spec, key, Op.EQ, value)
+        return ~q
+    if op == Op.EMPTY:
+        for key in _keys(spec):
+            q &= _custom_key_q(spec, key, Op.EMPTY, value)
+        return q
     for key in _keys(spec):
         q |= _custom_key_q(spec, key, op, value)
     return q

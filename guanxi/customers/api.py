@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from django.conf import settings
@@ -10,15 +11,24 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
+from ninja.errors import ValidationError as RequestValidationError
+from pydantic import RootModel, field_validator
 
-from guanxi.core import audit
+from guanxi.core import audit, customfields, customization
+from guanxi.core.api_customization import storable_problem
 from guanxi.core.converters import MAX_ID
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.models import CustomObject
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, queries
 from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, Gender, LifecycleStage, Tier
 
 router = Router(tags=["customers"])
+
+
+class CustomerCustomFields(RootModel[dict[str, Any]]):
+    """Custom field values keyed by field key. The OpenAPI document lists the company's live custom
+    fields here (one property each, with its type and choices); keys not listed are rejected (422)."""
 
 
 class ContactPointIn(Schema):
@@ -51,7 +61,7 @@ class CustomerIn(Schema):
     tier: Tier = Tier.NONE
     tags: list[str] = []
     notes: str = ""
-    custom_fields: dict[str, Any] = {}
+    custom_fields: CustomerCustomFields = CustomerCustomFields({})
     phone: str = Field("", description="Primary phone; Chinese mobiles in any format.")
     email: str = ""
     wechat_id: str = ""
@@ -76,7 +86,7 @@ class CustomerPatch(Schema):
     tier: Tier | None = None
     tags: list[str] | None = None
     notes: str | None = None
-    custom_fields: dict[str, Any] | None = None
+    custom_fields: CustomerCustomFields | None = None
     phone: str | None = None
     email: str | None = None
     wechat_id: str | None = None
@@ -116,7 +126,7 @@ class CustomerOut(Schema):
     tier: str
     tags: list[str]
     notes: str
-    custom_fields: dict[str, Any]
+    custom_fields: CustomerCustomFields
     phone: str
     email: str
     wechat_id: str
@@ -132,6 +142,9 @@ class CustomerPage(Schema):
     items: list[CustomerOut]
 
 
+MAX_PAGE = 10_000_000  # keeps the row offset a valid BIGINT
+
+
 class ListParams(Schema):
     q: str = Field("", description="Name, pinyin or initials, phone (or its last digits), email, WeChat ID.")
     kind: CustomerKind | None = None
@@ -141,8 +154,33 @@ class ListParams(Schema):
     source: Channel | None = None
     tag: str = ""
     city: str = ""
-    page: int = Field(1, ge=1)
+    filters: str = Field(
+        "",
+        max_length=20000,
+        description='Conditions as JSON, exactly like a saved view\'s filters: `[{"field": "cf.grade", '
+        '"op": "eq", "value": "a"}, {"field": "owner", "op": "eq", "value": 7}]` (all must hold). '
+        "Fields and their operators: `GET /api/fields/customer`.",
+    )
+    view: int | None = Field(
+        None, ge=1, le=MAX_ID, description="A saved view you may use: its filters (and sort) apply."
+    )
+    sort: str = Field(
+        "",
+        max_length=100,
+        description='A field ref, "-" first for descending: "name", "-created_at", "cf.<key>". '
+        "Default: the view's sort, else newest first.",
+    )
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     page_size: int = Field(25, ge=1, le=200)
+
+    @field_validator("q", "tag", "city", "filters", "sort")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        # PostgreSQL refuses NUL in text parameters: a clear 422 instead of a database error.
+        problem = storable_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class HistoryOut(Schema):
@@ -205,6 +243,8 @@ def list_customers(request, params: Query[ListParams]):
         city=params.city,
     )
     qs = queries.customer_list(request.user, filters)
+    if params.filters or params.view is not None or params.sort:
+        qs = _apply_view_params(request.user, qs, params)
     start = (params.page - 1) * params.page_size
     items = list(qs[start : start + params.page_size])
     return {
@@ -213,6 +253,48 @@ def list_customers(request, params: Query[ListParams]):
         "page_size": params.page_size,
         "items": [customer_out(request.user, c) for c in items],
     }
+
+
+def _query_error(param: str, messages: list[str]) -> RequestValidationError:
+    return RequestValidationError(
+        [{"loc": ["query", param], "msg": str(m), "type": "value_error"} for m in messages]
+    )
+
+
+def _conditions_q(registry: customfields.Registry, conditions: Any, param: str):
+    try:
+        return registry.filter_q(conditions)
+    except ValidationError as exc:
+        raise _query_error(param, exc.messages) from None
+    except OverflowError:  # a date at the very end of the calendar
+        raise _query_error(param, [_("A date is out of range.")]) from None
+
+
+def _apply_view_params(user, qs, params: ListParams):
+    """`view`, `filters` and `sort` on top of the scoped list: the same registry as saved views."""
+    registry = customfields.Registry(CustomObject.CUSTOMER)
+    sort = params.sort
+    if params.view is not None:
+        view = customization.views_for(user, CustomObject.CUSTOMER).filter(pk=params.view).first()
+        if view is None:
+            raise _query_error("view", [_("There is no saved view with this id that you may use.")])
+        qs = qs.filter(_conditions_q(registry, view.filters, "view"))
+        sort = sort or view.sort
+    if params.filters:
+        try:
+            conditions = json.loads(params.filters)
+        except (ValueError, RecursionError):
+            raise _query_error("filters", [_("Filters must be JSON: a list of conditions.")]) from None
+        problem = storable_problem(conditions)
+        if problem:
+            raise _query_error("filters", [problem])
+        qs = qs.filter(_conditions_q(registry, conditions, "filters"))
+    if sort:
+        ordering = registry.ordering(sort)
+        if ordering is None:
+            raise _query_error("sort", [_("This field cannot be sorted on.")])
+        qs = qs.order_by(*ordering)
+    return qs
 
 
 class DuplicateOut(Schema):
