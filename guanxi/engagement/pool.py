@@ -45,7 +45,7 @@ from guanxi.core.models import AuditAction, AuditEntry, Department, User
 from guanxi.core.permissions import Perm
 from guanxi.customers.models import Customer, Tier
 from guanxi.engagement.models import OwnershipChange, OwnershipReason, Pool
-from guanxi.sales.models import Order, OrderStatus
+from guanxi.sales.models import Deal, Order, OrderStatus, StageOutcome
 
 log = logging.getLogger(__name__)
 
@@ -340,12 +340,17 @@ def release(customer_id: int, *, actor: User, reason: str = "", now: dt.datetime
 # --------------------------------------------------------------------------- reclaim rules
 
 # Customers that are never reclaimed, as queryset filters applied to every reclaim query (and to the
-# warnings). Locked customers are exempt here; when deals exist, the sales app registers the
-# "open deal" exemption with one line, e.g.
-#     register_exemption(lambda qs: qs.exclude(Exists(Deal.objects.open().filter(customer=OuterRef("pk")))))
-# and every sweep query carries the condition (one NOT EXISTS per statement, still set-based).
+# warnings): locked customers, and customers with an open deal (商机 in progress); every sweep
+# query carries the conditions (one NOT EXISTS per statement, still set-based). Other apps may
+# add theirs with `register_exemption`.
 Exemption = Callable[[QuerySet], QuerySet]
-EXEMPTIONS: list[Exemption] = [lambda qs: qs.filter(locked=False)]
+
+
+def _has_open_deal(qs: QuerySet) -> QuerySet:
+    return qs.exclude(Exists(Deal.objects.filter(customer=OuterRef("pk"), closed_at__isnull=True)))
+
+
+EXEMPTIONS: list[Exemption] = [lambda qs: qs.filter(locked=False), _has_open_deal]
 
 
 def register_exemption(fn: Exemption) -> Exemption:
@@ -413,15 +418,18 @@ def _follow_up_rule(pool: Pool, at: dt.datetime) -> Q | None:
 
 
 def _no_deal_rule(pool: Pool, at: dt.datetime) -> Q | None:
-    """Due at `at` under "no deal for M days": owned for M days and no paid order in the last M days.
-
-    Deals (商机) do not exist yet; a paid order is the closed deal. When deals come, add "won deal in
-    the last M days" to the NOT EXISTS below (and "open deal" to EXEMPTIONS)."""
+    """Due at `at` under "no deal for M days": owned for M days, and neither a won deal nor a paid
+    order in the last M days (customers with an open deal are exempt altogether, see EXEMPTIONS)."""
     if not pool.no_deal_days:
         return None
     since = at - dt.timedelta(days=pool.no_deal_days)
-    recent_deal = Order.objects.filter(customer=OuterRef("pk"), status=OrderStatus.PAID, ordered_at__gt=since)
-    return Q(**{f"{OWNED_CLOCK}__lte": since}) & ~Q(Exists(recent_deal))
+    recent_order = Order.objects.filter(
+        customer=OuterRef("pk"), status=OrderStatus.PAID, ordered_at__gt=since
+    )
+    recent_win = Deal.objects.filter(
+        customer=OuterRef("pk"), stage__outcome=StageOutcome.WON, closed_at__gt=since
+    )
+    return Q(**{f"{OWNED_CLOCK}__lte": since}) & ~Q(Exists(recent_order)) & ~Q(Exists(recent_win))
 
 
 RULES: dict[str, Callable[[Pool, dt.datetime], Q | None]] = {

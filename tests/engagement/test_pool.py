@@ -15,6 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from guanxi.core.exceptions import NotFound
 from guanxi.core.models import AuditEntry, Event, User
@@ -378,20 +379,30 @@ def test_no_deal_rule_reclaims_customers_without_a_paid_order(org):
 
 
 @pytest.mark.django_db
-def test_a_registered_exemption_keeps_customers_out_of_every_sweep(org, monkeypatch):
-    """The hook the "open deals" exemption will use once deals exist."""
-    east_pool, _default = make_pools(org)
+def test_an_open_deal_keeps_a_customer_out_of_every_sweep_and_a_recent_win_counts_as_a_deal(org):
+    from guanxi.sales import actions as sales_actions
+
+    sales_actions.ensure_default_pipeline()
+    east_pool, _default = make_pools(org, no_follow_up_days=30, no_deal_days=60)
     lock_org_customers(org)
-    kept = new_customer(org.rep_e1, "有商机", last_follow_up_at=T0, notes="open-deal")
+    kept = new_customer(org.rep_e1, "有商机", last_follow_up_at=T0)
     gone = new_customer(org.rep_e1, "无商机", last_follow_up_at=T0)
-    monkeypatch.setattr(
-        pool_actions,
-        "EXEMPTIONS",
-        [*pool_actions.EXEMPTIONS, lambda qs: qs.exclude(notes__contains="open-deal")],
-    )
+    sales_actions.create_deal(kept.pk, {"name": "年度采购"}, actor=org.rep_e1)
     stats = pool_actions.reclaim_sweep(now=day(30))
     assert stats["reclaimed"] == 1
     assert owners([kept.pk, gone.pk]) == {kept.pk: org.rep_e1.pk, gone.pk: None}
+
+    # Won: no longer open, but a recent win is a deal for the "no deal for 60 days" rule.
+    now = timezone.now()
+    winner = new_customer(
+        org.rep_e1, "刚赢单", last_follow_up_at=now, owned_since=now - dt.timedelta(days=100)
+    )
+    idle = new_customer(org.rep_e1, "没成交", last_follow_up_at=now, owned_since=now - dt.timedelta(days=100))
+    win = sales_actions.create_deal(winner.pk, {"name": "首单"}, actor=org.rep_e1)
+    sales_actions.move_deal(win.pk, win.pipeline.stages.get(outcome="won").pk, actor=org.rep_e1)
+    stats = pool_actions.reclaim_sweep(now=now + dt.timedelta(hours=1))
+    assert stats["by_rule"]["no_deal"] == 1
+    assert owners([winner.pk, idle.pk]) == {winner.pk: org.rep_e1.pk, idle.pk: None}
 
 
 @pytest.mark.django_db
