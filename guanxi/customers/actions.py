@@ -94,11 +94,18 @@ def display_contact(kind: str, normalized: str) -> str:
 
 
 def clean_customer_input(
-    data: dict[str, Any], *, actor, instance: Customer | None = None, partial: bool = False
+    data: dict[str, Any],
+    *,
+    actor,
+    instance: Customer | None = None,
+    partial: bool = False,
+    registry: customfields.Registry | None = None,
 ) -> dict[str, Any]:
     """Validate and normalize customer input from any path (page, API, import). Raises ValidationError.
 
-    `partial` (ingestion of data for a customer that may already exist): the name is not required.
+    `partial` (ingestion of data for a customer that may already exist): the name is not required,
+    and unique custom values are checked by ingest_customer once it knows which customer the data
+    goes to. `registry`: a prebuilt customer field registry (an import builds one per run).
     """
     errors: dict[str, list[str]] = {}
     unknown = set(data) - EDITABLE_FIELDS
@@ -253,13 +260,14 @@ def clean_customer_input(
             errors.setdefault("tags", []).append(_error_message(exc, 50))
 
     if "custom_fields" in data or creating:
-        registry = customfields.Registry(CustomObject.CUSTOMER)
+        registry = registry or customfields.Registry(CustomObject.CUSTOMER)
         values, custom_errors = registry.clean(
             data.get("custom_fields"),
             current=instance.custom_fields if instance is not None else None,
             creating=creating,
             instance_id=instance.pk if instance is not None else None,
             actor=actor,
+            check_unique=not partial,
         )
         errors.update(custom_errors)
         cleaned["custom_fields"] = values
@@ -572,7 +580,15 @@ class IngestOutcome(models.TextChoices):
     UNCHANGED = "unchanged"
 
 
-def _absorb(customer: Customer, cleaned: dict[str, Any], *, actor, channel: str, overwrite: bool) -> bool:
+def _absorb(
+    customer: Customer,
+    cleaned: dict[str, Any],
+    *,
+    actor,
+    channel: str,
+    overwrite: bool,
+    registry: customfields.Registry | None = None,
+) -> bool:
     """Add incoming data to an existing customer (unified customer ID): new contact points are added
     (never removed), tags are united, fields are filled (or overwritten when `overwrite`).
     Records provenance per changed field. Returns whether anything changed (audited + evented)."""
@@ -591,8 +607,19 @@ def _absorb(customer: Customer, cleaned: dict[str, Any], *, actor, channel: str,
         k: v for k, v in (cleaned.get("custom_fields") or {}).items() if v not in (None, "", [])
     }
     if incoming_custom:
-        current = customfields.Registry(CustomObject.CUSTOMER).normalize_stored(customer.custom_fields or {})
+        registry = registry or customfields.Registry(CustomObject.CUSTOMER)
+        current = registry.normalize_stored(customer.custom_fields or {})
         merged = {**current, **{k: v for k, v in incoming_custom.items() if overwrite or k not in current}}
+        taken = {
+            f"custom_fields.{k}": [_("Another record already has this value.")]
+            for k, v in sorted(merged.items())
+            if current.get(k) != v
+            and (spec := registry.custom.get(k)) is not None
+            and spec.custom.unique
+            and registry.value_taken(spec, v, exclude_id=customer.pk)
+        }
+        if taken:
+            raise ValidationError(taken)  # before anything is written
         if merged != (customer.custom_fields or {}):
             customer.custom_fields = merged
             fields.append("custom_fields")
@@ -651,15 +678,17 @@ def ingest_customer(
     channel: str,
     external_ref: str = "",
     overwrite: bool = False,
+    registry: customfields.Registry | None = None,
 ) -> tuple[Customer, str]:
     """The identity pipeline every channel uses (import, webhooks, API upsert, auto-merge).
 
     Normalises the input, resolves it to an existing customer by its strongest identifier
     (external id, WeChat unionid/openid, phone, email, WeChat ID) and attaches the data there;
     creates a customer only when nothing matches. Running it twice with the same data changes
-    nothing the second time. Returns (customer, IngestOutcome).
+    nothing the second time. Returns (customer, IngestOutcome). `registry`: a prebuilt customer
+    field registry (an import builds one per run instead of one per row).
     """
-    cleaned = clean_customer_input(data, actor=actor, partial=True)
+    cleaned = clean_customer_input(data, actor=actor, partial=True, registry=registry)
     if external_ref:
         cleaned.setdefault("contact_points", [])
         cleaned["contact_points"] = [
@@ -677,9 +706,8 @@ def ingest_customer(
     matches = identity.exact_matches(idents)
     if not matches:
         errors = {} if cleaned.get("name") else {"name": [_("This field is required.")]}
-        values, custom_errors = customfields.Registry(CustomObject.CUSTOMER).clean(
-            cleaned.get("custom_fields") or {}, creating=True, actor=actor
-        )
+        registry = registry or customfields.Registry(CustomObject.CUSTOMER)
+        values, custom_errors = registry.clean(cleaned.get("custom_fields") or {}, creating=True, actor=actor)
         errors.update(custom_errors)
         if errors:
             raise ValidationError(errors)
@@ -695,7 +723,7 @@ def ingest_customer(
             [m for m in found if m.customer_id == customer_id] or found, blocking=True, policy="ingest"
         )
     require(actor, Perm.CUSTOMER_CHANGE)
-    changed = _absorb(customer, cleaned, actor=actor, channel=channel, overwrite=overwrite)
+    changed = _absorb(customer, cleaned, actor=actor, channel=channel, overwrite=overwrite, registry=registry)
     return customer, IngestOutcome.UPDATED if changed else IngestOutcome.UNCHANGED
 
 
@@ -836,3 +864,126 @@ def decide_duplicate(candidate_id: int, decision: str, *, actor) -> DuplicateCan
     candidate.save(update_fields=["status", "decided_at", "decided_by"])
     audit.record(AuditAction.UPDATE, candidate, actor=actor, before=before, after={"status": decision})
     return candidate
+
+
+BULK_TAG_LIMIT = 500
+
+
+def _tag_names(names: Any) -> tuple[list[str], list[str]]:
+    if isinstance(names, str):
+        names = names.replace("，", ",").replace("、", ",").split(",")
+    if not isinstance(names, list | tuple | set):
+        return [], [_("Enter one or more tags.")]
+    cleaned, errors = set(), []
+    for name in names:
+        if name is None or not str(name).strip():
+            continue
+        try:
+            cleaned.add(normalize.clean_text(str(name), max_length=50))
+        except normalize.NormalizationError as exc:
+            errors.append(_error_message(exc, 50))
+    if not cleaned and not errors:
+        errors.append(_("Enter one or more tags."))
+    return sorted(cleaned), errors
+
+
+@transaction.atomic
+def bulk_tag(customer_ids, names, *, actor, remove: bool = False) -> int:
+    """Put tags on (or take them off) many customers at once; returns how many customers changed.
+
+    Only customers the actor may see are touched (ids outside the data scope are left out, as if
+    they did not exist). Each changed customer gets an audit entry (its tags before and after, as
+    `update_customer` writes them) and a `customer.updated` event. Set-based: the tag links are
+    read, inserted and deleted in one query each, whatever the number of customers.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    from guanxi.core.context import current_request_id
+    from guanxi.core.customization import tag_allowed
+    from guanxi.core.models import AuditEntry
+
+    require(actor, Perm.CUSTOMER_CHANGE)
+    errors: dict[str, list[str]] = {}
+    raw_ids = list(customer_ids or []) if not isinstance(customer_ids, str | int) else [customer_ids]
+    ids = sorted({i for i in (as_id(v) for v in raw_ids) if i is not None})
+    if not ids:
+        errors["customer_ids"] = [_("Select at least one customer.")]
+    elif len(ids) > BULK_TAG_LIMIT:
+        errors["customer_ids"] = [
+            _("Select at most %(limit)d customers at a time.") % {"limit": BULK_TAG_LIMIT}
+        ]
+    tag_names, tag_errors = _tag_names(names)
+    if tag_errors:
+        errors["tags"] = tag_errors
+    if errors:
+        raise ValidationError(errors)
+    existing = {t.name: t for t in Tag.objects.filter(name__in=tag_names)}
+    if remove:
+        tags = list(existing.values())
+    else:
+        refused = sorted(n for n, t in existing.items() if not tag_allowed(t, CustomObject.CUSTOMER))
+        if refused:
+            message = _("These tags cannot be used on customers: %(tags)s.") % {"tags": "、".join(refused)}
+            raise ValidationError({"tags": [message]})
+        tags = [existing.get(n) or Tag.objects.get_or_create(name=n)[0] for n in tag_names]
+    if not tags:
+        return 0
+    customers = list(
+        Customer.objects.visible_to(actor)
+        .alive()
+        .select_for_update(of=("self",))
+        .filter(pk__in=ids)
+        .order_by("pk")
+    )
+    if not customers:
+        return 0
+    through = Customer.tags.through
+    before: dict[int, set[str]] = {c.pk: set() for c in customers}
+    linked: set[tuple[int, int]] = set()
+    for customer_id, tag_id, tag_name in through.objects.filter(customer_id__in=before).values_list(
+        "customer_id", "tag_id", "tag__name"
+    ):
+        before[customer_id].add(tag_name)
+        linked.add((customer_id, tag_id))
+    if remove:
+        gone = {(c.pk, t.pk) for c in customers for t in tags if (c.pk, t.pk) in linked}
+        changed_ids = {customer_id for customer_id, _tag in gone}
+        if gone:
+            through.objects.filter(customer_id__in=changed_ids, tag_id__in=[t.pk for t in tags]).delete()
+    else:
+        new = [(c.pk, t.pk) for c in customers for t in tags if (c.pk, t.pk) not in linked]
+        changed_ids = {customer_id for customer_id, _tag in new}
+        through.objects.bulk_create([through(customer_id=c, tag_id=t) for c, t in new], batch_size=1000)
+    if not changed_ids:
+        return 0
+    names_set = {t.name for t in tags}
+    changed = [c for c in customers if c.pk in changed_ids]
+    now = timezone.now()
+    Customer.objects.filter(pk__in=changed_ids).update(updated_at=now)
+    content_type = ContentType.objects.get_for_model(Customer, for_concrete_model=True)
+    request_id, label = current_request_id(), audit.actor_label(actor)
+    AuditEntry.objects.bulk_create(
+        [
+            AuditEntry(
+                created_at=now,
+                actor=actor if isinstance(actor, User) else None,
+                actor_label=label,
+                request_id=request_id,
+                action=AuditAction.UPDATE,
+                content_type=content_type,
+                object_id=customer.pk,
+                object_repr=str(customer)[:200],
+                before={"tags": sorted(before[customer.pk])},
+                after={
+                    "tags": sorted(
+                        before[customer.pk] - names_set if remove else before[customer.pk] | names_set
+                    )
+                },
+            )
+            for customer in changed
+        ],
+        batch_size=1000,
+    )
+    for customer in changed:
+        emit(EventName.CUSTOMER_UPDATED, customer, actor=actor, payload={"changed": ["tags"]})
+    return len(changed)

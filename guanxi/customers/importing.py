@@ -15,11 +15,19 @@ contact points, tags, audit entries and events with COPY (PostgreSQL) / executem
 Every row that would change an existing customer, or needs a company created, goes through the
 real `ingest_customer` after the pending inserts are flushed, so the outcome is the per-row
 outcome; `tests/customers/test_import.py` runs both paths on the same file and compares them.
+
+Custom fields: every live customer custom field is a mapping target "cf.<key>" (`import_fields`,
+suggested from its labels or key). Their cells go to `data["custom_fields"]` and are validated by
+the field registry (`customfields.Registry`, built once per run) exactly as for the page and the
+API. The bulk path replays ingest_customer's custom-field rules too: defaults and required fields
+on creation (also of companies created for a row), fill / overwrite on merge, and unique values
+against the database and the rows before it (`_load_unique`, `_taken`).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import decimal
@@ -47,11 +55,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from guanxi.core import audit, settings_store
+from guanxi.core import audit, customfields, settings_store
 from guanxi.core.context import current_causation_id, current_request_id, request_context
 from guanxi.core.events import MAX_CAUSATION_DEPTH, EventName
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, AuditEntry, Event, Tag, User
+from guanxi.core.models import AuditAction, AuditEntry, CustomObject, Event, FieldType, Tag, User
 from guanxi.core.permissions import DataScope, Perm
 from guanxi.core.scopes import user_scope_q
 from guanxi.customers import actions, identity, normalize, quality
@@ -86,6 +94,8 @@ STAGE_BATCH = 5000
 
 # --------------------------------------------------------------------------- target fields
 
+# The built-in targets; every live customer custom field is a target too, as "cf.<key>"
+# (`import_fields`), so a new custom field can be imported without code.
 IMPORT_FIELDS: dict[str, Any] = {
     "name": gettext_lazy("Name"),
     "phone": gettext_lazy("Phone"),
@@ -166,20 +176,86 @@ def header_key(header: str) -> str:
     return "".join(ch for ch in text if ch.isalnum() or ch == "-").replace("-", "") or text.strip()
 
 
-def suggest_mapping(headers: list[str], *, allow_owner: bool = True) -> dict[str, str]:
-    """{header: field} from header names in Chinese and English; each field at most once."""
+def customer_registry() -> customfields.Registry:
+    return customfields.Registry(CustomObject.CUSTOMER)
+
+
+def import_fields(registry: customfields.Registry | None = None) -> dict[str, str]:
+    """Every mapping target with its label (current language): the built-in fields, then each live
+    customer custom field as "cf.<key>"."""
+    registry = registry or customer_registry()
+    targets = {f: str(label) for f, label in IMPORT_FIELDS.items()}
+    for key, spec in registry.custom.items():
+        targets[customfields.PREFIX + key] = spec.label
+    return targets
+
+
+def is_custom_target(target: str) -> bool:
+    return target.startswith(customfields.PREFIX)
+
+
+def resolve_target(target: str, registry: customfields.Registry) -> str | None:
+    """The live target a (possibly saved) mapping target means: built-in fields as they are, a custom
+    field by its key or, while it is being renamed, by its previous key; None when it no longer exists."""
+    if not is_custom_target(target):
+        return target if target in IMPORT_FIELDS else None
+    key = target[len(customfields.PREFIX) :]
+    if key in registry.custom:
+        return target
+    for spec in registry.custom.values():
+        if spec.custom.previous_key == key:
+            return customfields.PREFIX + spec.key
+    return None
+
+
+def stale_targets(mapping: dict[str, str], registry: customfields.Registry | None = None) -> list[str]:
+    """Messages for columns mapped to custom fields that were deleted since the mapping was saved."""
+    registry = registry or customer_registry()
+    return [
+        _("Column %(column)s is mapped to the custom field %(field)s, which no longer exists.")
+        % {"column": header, "field": target[len(customfields.PREFIX) :]}
+        for header, target in mapping.items()
+        if target and is_custom_target(target) and resolve_target(target, registry) is None
+    ]
+
+
+def suggest_mapping(
+    headers: list[str], *, allow_owner: bool = True, registry: customfields.Registry | None = None
+) -> dict[str, str]:
+    """{header: field} from header names in Chinese and English; each field at most once.
+
+    A header equal to a custom field's label (Chinese or English) maps to that field first; then the
+    built-in aliases; then a header equal to a custom field's key.
+    """
+    registry = registry or customer_registry()
+    by_label: dict[str, str] = {}
+    by_key: dict[str, str] = {}
+    for key, spec in registry.custom.items():
+        for label in (spec.label_zh, spec.label_en):
+            if label and header_key(label):
+                by_label.setdefault(header_key(label), customfields.PREFIX + key)
+        by_key.setdefault(header_key(key), customfields.PREFIX + key)
     mapping: dict[str, str] = {}
     taken: set[str] = set()
     for header in headers:
-        target = HEADER_ALIASES.get(header_key(header), "")
-        if target and target not in taken and (allow_owner or target != "owner"):
-            mapping[header] = target
-            taken.add(target)
+        folded = header_key(header)
+        for target in (by_label.get(folded), HEADER_ALIASES.get(folded), by_key.get(folded)):
+            if target and target not in taken and (allow_owner or target != "owner"):
+                mapping[header] = target
+                taken.add(target)
+                break
     return mapping
 
 
-def clean_mapping(mapping: dict[str, str], headers: list[str], *, actor) -> dict[str, str]:
-    """Validate a {header: field} mapping against the file's headers; raises ValidationError."""
+def clean_mapping(
+    mapping: dict[str, str], headers: list[str], *, actor, registry: customfields.Registry | None = None
+) -> dict[str, str]:
+    """Validate a {header: field} mapping against the file's headers; raises ValidationError.
+
+    Targets are the built-in fields and "cf.<key>" of live customer custom fields.
+    """
+    registry = registry or customer_registry()
+    targets = import_fields(registry)
     cleaned: dict[str, str] = {}
     seen: dict[str, str] = {}
     errors: list[str] = []
@@ -187,14 +263,21 @@ def clean_mapping(mapping: dict[str, str], headers: list[str], *, actor) -> dict
         target = (mapping or {}).get(header) or ""
         if not target:
             continue
-        if target not in IMPORT_FIELDS:
+        live = resolve_target(target, registry) if isinstance(target, str) else None
+        if live is None and isinstance(target, str) and is_custom_target(target):
+            errors.append(
+                _("Column %(column)s is mapped to the custom field %(field)s, which no longer exists.")
+                % {"column": header, "field": target[len(customfields.PREFIX) :][:40]}
+            )
+        elif live is None:
             errors.append(_("Unknown target field for column %(column)s.") % {"column": header})
-        elif target in seen:
+        elif live in seen:
             errors.append(
                 _("Columns %(first)s and %(second)s are both mapped to %(field)s.")
-                % {"first": seen[target], "second": header, "field": IMPORT_FIELDS[target]}
+                % {"first": seen[live], "second": header, "field": targets[live]}
             )
         else:
+            target = live
             seen[target] = header
             cleaned[header] = target
     if "owner" in seen and actor is not None and not actor.has_perm_code(Perm.CUSTOMER_ASSIGN):
@@ -214,7 +297,7 @@ def save_mapping(name: str, mapping: dict[str, str], *, actor, options: dict | N
         name = normalize.clean_text(name or "", max_length=100)
     except normalize.NormalizationError as exc:
         raise ValidationError({"save_as": [actions._error_message(exc, 100)]})
-    mapping = {str(h): f for h, f in mapping.items() if f in IMPORT_FIELDS}
+    mapping = {str(h): f for h, f in mapping.items() if f in IMPORT_FIELDS or is_custom_target(f)}
     saved = ImportMapping.objects.select_for_update().filter(name=name).first()
     user = actor if isinstance(actor, User) else None
     if saved is None:
@@ -427,7 +510,12 @@ def _initial_mapping(headers: list[str], *, actor, mapping, saved_mapping) -> di
     if mapping is not None:
         return {h: f for h, f in mapping.items() if h in headers}
     if saved_mapping is not None:
-        known = {h: f for h, f in saved_mapping.mapping.items() if h in headers}
+        registry = customer_registry()
+        # A custom field renamed since the mapping was saved is followed to its new key; a deleted
+        # one stays, so that the preview (stale_targets) and confirm_import report it.
+        known = {
+            h: resolve_target(f, registry) or f for h, f in saved_mapping.mapping.items() if h in headers
+        }
         if allow_owner:
             return known
         return {h: f for h, f in known.items() if f != "owner"}
@@ -692,6 +780,7 @@ class _Row:
     cleaned: dict[str, Any] | None = None
     idents: list[tuple[str, str]] = field(default_factory=list)
     display: dict[str, str] = field(default_factory=dict)  # normalized phone -> display (fast path)
+    custom_new: dict[str, Any] | None = None  # custom values of the customer the row would create
 
 
 @dataclass(slots=True)
@@ -943,7 +1032,8 @@ _ABSORB_FIELDS = [f for f in actions.SNAPSHOT_FIELDS if f not in ("owner_id", "c
 _STATE_FIELDS = [*actions.SNAPSHOT_FIELDS, "name_pinyin", "name_initials", "field_sources", "completeness"]
 _KIND_RANK = {str(kind.value): i for i, kind in enumerate(identity.IDENTIFIER_KINDS)}
 _UPDATE_COLUMNS = ["name", "name_pinyin", "name_initials", "title", "gender", "birthday", "industry",
-                   "province", "city", "address", "notes", "field_sources", "completeness"]  # fmt: skip
+                   "province", "city", "address", "notes", "custom_fields", "field_sources",
+                   "completeness"]  # fmt: skip
 
 
 class _Runner:
@@ -953,7 +1043,15 @@ class _Runner:
         self.job = job
         self.actor = actor
         self.overwrite = bool(job.options.get("update_existing"))
-        self.pairs = [(h, f) for h, f in job.mapping.items() if f in IMPORT_FIELDS]
+        # One field registry for the whole run (custom fields defined when the run started).
+        self.registry = customer_registry()
+        # A column of a custom field renamed since confirmation follows the new key; one of a deleted
+        # field stays, and its values are reported per row as ingest_customer reports them.
+        self.pairs = [
+            (h, resolve_target(f, self.registry) or f)
+            for h, f in job.mapping.items()
+            if f in IMPORT_FIELDS or is_custom_target(f)
+        ]
         allowed = actor is None or actor.has_perm_code(Perm.CUSTOMER_ASSIGN)
         self.owners = _Owners() if allowed and any(f == "owner" for _h, f in self.pairs) else None
         if not allowed:
@@ -978,6 +1076,14 @@ class _Runner:
             self.customer_defaults["lifecycle_stage"]
         )
         self.stage_required = bool(required)
+        # What Registry.clean gives a customer created without custom values (actions._company_for
+        # creating a company, and the part of a new row's values the row does not give).
+        self.custom_defaults, self.custom_default_errors = self.registry.clean({}, creating=True, actor=actor)
+        self.unique_specs = {k: s for k, s in self.registry.custom.items() if s.custom.unique}
+        # A unique list value is checked by containment, not equality: such rows take the per-row path.
+        self.unique_slow = {k for k, s in self.unique_specs.items() if s.type == FieldType.MULTI_SELECT}
+        # value -> keys of the customers holding it, per unique field (see _load_unique)
+        self.unique: dict[str, dict[Any, set[int]]] = {}
 
     # ----------------------------------------------------------------- input
 
@@ -1014,6 +1120,8 @@ class _Runner:
                     row.errors["owner_id"] = [error]
                 else:
                     data["owner_id"] = owner_id
+            elif is_custom_target(target):
+                data.setdefault("custom_fields", {})[target[len(customfields.PREFIX) :]] = value
             else:
                 data[target] = value
         if points:
@@ -1048,6 +1156,11 @@ class _Runner:
                     continue
                 except normalize.NormalizationError:
                     pass  # the messages come from clean_customer_input below
+            elif name == "custom_fields":
+                values, custom_errors = self._clean_custom(value)
+                errors.update(custom_errors)
+                cleaned["custom_fields"] = values
+                continue
             elif name == "contact_points":
                 try:
                     cleaned[name] = [
@@ -1092,6 +1205,26 @@ class _Runner:
                 idents.add((point["kind"], point["normalized"]))
         row.idents = list(idents)  # identity.identifiers(cleaned), as plain strings
 
+    def _clean_custom(self, raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+        """Registry.clean(raw) as clean_customer_input(partial=True) calls it, one value at a time
+        (each value is validated on its own there), memoised per distinct value."""
+        values: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        memo = self.memo
+        for key in sorted(raw):
+            memo_key = ("custom_fields", key, raw[key])
+            hit = memo.get(memo_key)
+            if hit is None:
+                hit = self.registry.clean(
+                    {key: raw[key]}, creating=False, actor=self.actor, check_unique=False
+                )
+                if len(memo) > MEMO_LIMIT:
+                    memo.clear()
+                memo[memo_key] = hit
+            values.update(hit[0])
+            errors.update(hit[1])
+        return values, errors
+
     @staticmethod
     def _external_point(ref: str) -> dict[str, Any]:
         return {
@@ -1109,7 +1242,7 @@ class _Runner:
         if row.errors:
             errors = dict(row.errors)
             try:
-                actions.clean_customer_input(row.data, actor=self.actor, partial=True)
+                actions.clean_customer_input(row.data, actor=self.actor, partial=True, registry=self.registry)
             except ValidationError as exc:
                 errors.update(_validation_errors(exc))
             return _Result(row.id, ImportRowStatus.ERROR, None, errors)
@@ -1121,6 +1254,7 @@ class _Runner:
                     channel=CHANNEL,
                     external_ref=row.external_ref,
                     overwrite=self.overwrite,
+                    registry=self.registry,
                 )
         except ValidationError as exc:
             return _Result(row.id, ImportRowStatus.ERROR, None, _validation_errors(exc))
@@ -1167,6 +1301,7 @@ class _Runner:
         companies: dict[str, Any] = self._companies(
             {r.cleaned["company_name"] for r in rows if r.cleaned and r.cleaned.get("company_name")}
         )
+        self._load_unique(rows)
         t = self._tick("db: matched customers, companies", t)
         self.now = timezone.now()
         self.ops: list[tuple] = []
@@ -1201,11 +1336,15 @@ class _Runner:
             name = row.cleaned.get("company_name") if row.cleaned else None
             if name:
                 companies.update(self._companies({name}))
+            self._load_unique(rows)  # everything is written: the database knows who holds what
 
         for row in rows:
             cleaned = row.cleaned
             if cleaned is None:
                 results.append(_Result(row.id, ImportRowStatus.ERROR, None, row.errors))
+                continue
+            if self.unique_slow and not self.unique_slow.isdisjoint(cleaned.get("custom_fields") or ()):
+                real(row)
                 continue
             target = self._match(row.idents, holders)
             if target is None:
@@ -1220,6 +1359,10 @@ class _Runner:
                     if company is None:
                         if self.stage_required:  # the company itself might miss required fields
                             real(row)
+                            continue
+                        if self.custom_default_errors:  # create_customer rejects the new company
+                            errors = {k: list(v) for k, v in self.custom_default_errors.items()}
+                            results.append(_Result(row.id, ImportRowStatus.ERROR, None, errors))
                             continue
                         company = companies[cleaned["company_name"]] = self._create_company(
                             cleaned["company_name"], owner_id
@@ -1238,7 +1381,12 @@ class _Runner:
                 results.append(_Result(row.id, ImportRowStatus.ERROR, None, errors))
                 continue
             cust = custs[target]
-            if self._absorb(cust, row):
+            merged = self._merged_custom(cust, cleaned)
+            errors = self._unique_errors(merged, cust) if merged is not None else None
+            if errors:
+                results.append(_Result(row.id, ImportRowStatus.ERROR, None, errors))
+                continue
+            if self._absorb(cust, row, merged):
                 for ident in row.idents:
                     holders.setdefault(ident, set()).add(cust.key)
                 results.append(_Result(row.id, ImportRowStatus.UPDATED, cust))
@@ -1344,8 +1492,10 @@ class _Runner:
     def _creation_errors(self, row: _Row) -> dict[str, list[str]] | None:
         """What ingest_customer / _create would reject before writing a new customer."""
         cleaned = row.cleaned
-        if not cleaned.get("name"):
-            return {"name": [_("This field is required.")]}
+        errors = {} if cleaned.get("name") else {"name": [_("This field is required.")]}
+        errors.update(self._creation_custom(row))
+        if errors:
+            return errors
         if not self.can_create:
             return _permission_errors(PermissionDenied(Perm.CUSTOMER_CREATE))
         owner_id = cleaned.get("owner_id", self.default_owner)
@@ -1374,6 +1524,103 @@ class _Runner:
             if errors:
                 return errors
         return None
+
+    # -- custom fields
+
+    def _creation_custom(self, row: _Row) -> dict[str, list[str]]:
+        """Registry.clean(values, creating=True) as ingest_customer calls it before creating: the row's
+        (already valid) values, then defaults or required errors, then unique values. Sets the
+        values the new customer gets on the row."""
+        given = row.cleaned.get("custom_fields") or {}
+        values = dict(given)
+        errors: dict[str, list[str]] = {}
+        for key in self.registry.custom:
+            if key in values:
+                continue
+            missing = self.custom_default_errors.get(f"custom_fields.{key}")
+            if missing:
+                errors[f"custom_fields.{key}"] = list(missing)
+            elif key in self.custom_defaults:
+                values[key] = self.custom_defaults[key]
+        for key in sorted(given):
+            if key in self.unique_specs and self._taken(key, given[key], None):
+                errors.setdefault(f"custom_fields.{key}", []).append(
+                    _("Another record already has this value.")
+                )
+        row.custom_new = values
+        return errors
+
+    def _merged_custom(self, cust: _Cust, cleaned: dict[str, Any]) -> dict[str, Any] | None:
+        """actions._absorb's custom values: filled in (or overwritten); None when nothing changes."""
+        incoming = {k: v for k, v in (cleaned.get("custom_fields") or {}).items() if v not in (None, "", [])}
+        if not incoming:
+            return None
+        stored = cust.fields["custom_fields"] or {}
+        current = self.registry.normalize_stored(stored)
+        merged = {**current, **{k: v for k, v in incoming.items() if self.overwrite or k not in current}}
+        return merged if merged != stored else None
+
+    def _unique_errors(self, merged: dict[str, Any], cust: _Cust) -> dict[str, list[str]] | None:
+        """actions._absorb's check: a unique value it writes must not be held by another customer."""
+        if not self.unique_specs:
+            return None
+        current = self.registry.normalize_stored(cust.fields["custom_fields"] or {})
+        taken = {
+            f"custom_fields.{k}": [_("Another record already has this value.")]
+            for k, v in sorted(merged.items())
+            if current.get(k) != v and k in self.unique_specs and self._taken(k, v, cust.key)
+        }
+        return taken or None
+
+    def _taken(self, key: str, value: Any, exclude: int | None) -> bool:
+        """Registry.value_taken against the chunk's state (see _load_unique)."""
+        try:
+            holders = self.unique.get(key, {}).get(value)
+        except TypeError:  # not hashable: cannot be a value of a unique field
+            return False
+        return bool(holders) and any(h != exclude for h in holders)
+
+    def _hold(self, cust: _Cust, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """Keep the holders of unique values true when a customer's custom values change."""
+        for key in self.unique_specs:
+            old, new = before.get(key), after.get(key)
+            if old == new:
+                continue
+            if old is not None:
+                with contextlib.suppress(TypeError):
+                    self.unique.get(key, {}).get(old, set()).discard(cust.key)
+            if new is not None:
+                self.unique.setdefault(key, {}).setdefault(new, set()).add(cust.key)
+
+    def _load_unique(self, rows: list[_Row]) -> None:
+        """Which live customers hold the unique custom values of the chunk (the rows' values and the
+        defaults), with the same condition Registry.value_taken queries; a few queries per chunk."""
+        if not self.unique_specs:
+            return
+        wanted: dict[str, set] = defaultdict(set)
+        for row in rows:
+            for key, value in ((row.cleaned or {}).get("custom_fields") or {}).items():
+                if key in self.unique_specs and isinstance(value, str | int | float):
+                    wanted[key].add(value)
+        for key, value in self.custom_defaults.items():
+            if key in self.unique_specs and isinstance(value, str | int | float):
+                wanted[key].add(value)
+        self.unique = {key: {} for key in self.unique_specs}
+        spec_of = self.registry.object
+        scope = spec_of.unique_scope() if spec_of and spec_of.unique_scope else Customer.objects.all()
+        for key, values in wanted.items():
+            spec = self.unique_specs[key]
+            keys = [key, *([spec.custom.previous_key] if spec.custom.previous_key else [])]
+            ordered = sorted(values, key=repr)
+            for start in range(0, len(ordered), 100):
+                q = Q()
+                for value in ordered[start : start + 100]:
+                    q |= spec.filter_q(customfields.Op.EQ, value)
+                for pk, data in scope.filter(q).values_list("pk", "custom_fields"):
+                    for stored_key in keys:
+                        value = (data or {}).get(stored_key)
+                        if isinstance(value, str | int | float) and value in values:
+                            self.unique[key].setdefault(value, set()).add(pk)
 
     @staticmethod
     def _contact_specs(cleaned: dict[str, Any]) -> list[tuple[str, str]]:
@@ -1417,7 +1664,9 @@ class _Runner:
         """actions._company_for creating a company: create_customer({kind, name, owner_id}) → _create."""
         values = dict(self.customer_defaults)
         values.update(kind=CustomerKind.COMPANY, name=name, owner_id=owner_id, source=Channel.MANUAL)
+        values["custom_fields"] = dict(self.custom_defaults)
         cust = self._new_cust(values)
+        self._hold(cust, {}, values["custom_fields"])
         self._created(cust, Channel.MANUAL)
         return cust
 
@@ -1431,7 +1680,9 @@ class _Runner:
         values["source"] = CHANNEL
         values["owner_id"] = owner_id
         values["company_id"] = company
+        values["custom_fields"] = row.custom_new if row.custom_new is not None else {}
         cust = self._new_cust(values)
+        self._hold(cust, {}, values["custom_fields"])
         wanted: dict[tuple[str, str], dict] = {}
         for point in cleaned.get("contact_points") or []:
             wanted[(point["kind"], point["normalized"])] = point
@@ -1459,8 +1710,9 @@ class _Runner:
         cust.new_contacts.append((kind, norm, shown, source, ref, verified, kind not in cust.primary_kinds))
         cust.primary_kinds.add(kind)
 
-    def _absorb(self, cust: _Cust, row: _Row) -> bool:
-        """actions._absorb on the in-memory state; returns whether anything changed."""
+    def _absorb(self, cust: _Cust, row: _Row, merged_custom: dict[str, Any] | None) -> bool:
+        """actions._absorb on the in-memory state; returns whether anything changed.
+        `merged_custom`: the customer's new custom values (`_merged_custom`), None if unchanged."""
         cleaned = row.cleaned
         before = cust.snapshot()
         fields = cust.fields
@@ -1474,6 +1726,10 @@ class _Runner:
             if old in (None, "") or self.overwrite:
                 fields[name] = new
                 changed.append(name)
+        if merged_custom is not None:
+            self._hold(cust, self.registry.normalize_stored(fields["custom_fields"] or {}), merged_custom)
+            fields["custom_fields"] = merged_custom
+            changed.append("custom_fields")
         if changed:
             sources = dict(fields["field_sources"] or {})
             stamp = self.now.isoformat()
@@ -1603,6 +1859,7 @@ class _Runner:
                 values = dict(cust.fields)
                 if values["field_sources"] is not None:
                     values["field_sources"] = _json(values["field_sources"])
+                values["custom_fields"] = _json(values["custom_fields"] or {})
                 values["updated_at"] = self.now
                 if sqlite:
                     if values["birthday"] is not None:
@@ -1882,6 +2139,14 @@ def _error_labels(job: ImportJob) -> dict[str, str]:
     points = [by_field[f] for f in _CONTACT_POINT_FIELDS if f in by_field]
     labels["contact_points"] = " / ".join(points) or str(IMPORT_FIELDS["wechat_unionid"])
     labels[NON_FIELD_ERRORS] = ""
+    # Custom fields by their label; a field deleted since by the column it was mapped from.
+    for header, target in job.mapping.items():
+        if is_custom_target(target):
+            labels[f"custom_fields.{target[len(customfields.PREFIX) :]}"] = header
+    for key, spec in customer_registry().custom.items():
+        labels[f"custom_fields.{key}"] = spec.label
+        if spec.custom.previous_key:
+            labels[f"custom_fields.{spec.custom.previous_key}"] = spec.label
     return labels
 
 

@@ -77,13 +77,17 @@ def index(request):
     return render(request, "customers/import_index.html", {"form": form, "jobs": jobs})
 
 
-def _field_choices(user) -> list[tuple[str, str]]:
+def _field_choices(user, registry) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(built-in targets, custom field targets "cf.<key>") for the column selects."""
     allow_owner = user.has_perm_code(Perm.CUSTOMER_ASSIGN)
-    return [("", _("— do not import —"))] + [
-        (value, str(label))
-        for value, label in importing.IMPORT_FIELDS.items()
-        if allow_owner or value != "owner"
+    targets = importing.import_fields(registry)
+    builtin = [("", _("— do not import —"))] + [
+        (value, label)
+        for value, label in targets.items()
+        if not importing.is_custom_target(value) and (allow_owner or value != "owner")
     ]
+    custom = [(value, label) for value, label in targets.items() if importing.is_custom_target(value)]
+    return builtin, custom
 
 
 @login_required
@@ -93,8 +97,9 @@ def preview(request, pk: int):
     job = _job_or_404(request, pk)
     if job.status != ImportStatus.STAGED:
         return redirect("imports:job", pk=job.pk)
+    registry = importing.customer_registry()
     mapping = dict(job.mapping)
-    errors: list[str] = []
+    errors: list[str] = importing.stale_targets(mapping, registry)
     update_existing = bool(job.options.get("update_existing"))
     save_as = job.saved_mapping.name if job.saved_mapping_id else ""
     if request.method == "POST":
@@ -113,6 +118,7 @@ def preview(request, pk: int):
             messages.success(request, _("The import has started."))
             return redirect("imports:job", pk=job.pk)
     columns = [{"index": i, "header": h, "selected": mapping.get(h, "")} for i, h in enumerate(job.headers)]
+    choices, custom_choices = _field_choices(request.user, registry)
     earlier = (
         ImportJob.objects.filter(file_sha256=job.file_sha256, status=ImportStatus.DONE)
         .exclude(pk=job.pk)
@@ -122,7 +128,8 @@ def preview(request, pk: int):
     context = {
         "job": job,
         "columns": columns,
-        "choices": _field_choices(request.user),
+        "choices": choices,
+        "custom_choices": custom_choices,
         "rows": importing.preview_rows(job),
         "errors": errors,
         "update_existing": update_existing,

@@ -422,6 +422,7 @@ def _world(job: ImportJob) -> dict:
                 sorted((p.kind, p.normalized, p.value, p.source, p.source_ref, p.verified, p.is_primary)
                        for p in c.contact_points.all()),
                 sorted((f, s["channel"]) for f, s in (c.field_sources or {}).items()),
+                c.custom_fields,
             )
         )  # fmt: skip
 
@@ -461,21 +462,79 @@ def _world(job: ImportJob) -> dict:
     }
 
 
+# Custom field columns added to TRICKY (same rows, by index): text unique, single select (required,
+# with a default), number with a minimum, multi select, user, date; "区域" (required, no default) only
+# in the "required" variant.
+CUSTOM_HEADER = ["会员号", "等级", "积分", "兴趣", "对接人", "签约日期", "区域"]
+
+
+_CUSTOM_CELLS = {  # TRICKY row index -> column -> value
+    "member": {0: "M00", 1: "M01", 3: "M03", 6: "M06", 7: "M07", 8: "M08", 14: "M14", 16: "M16",
+               21: "M21", 26: "M26",
+               9: "M00",  # 赵强 (M08) again: kept, or a number 韩梅 holds when overwriting
+               18: "M00",  # a new 郑洋 with 韩梅's number
+               10: "M01"},  # 客户甲 (none yet) would get 韩雪's number
+    "level": {0: "金卡", 3: "silver", 7: "Bronze", 14: "钻石"},
+    "points": {0: "100", 3: "12.5", 6: "1,000", 24: "-5", 16: "abc"},
+    "interests": {0: "高尔夫、茶", 3: "tea,golf", 8: "茶", 26: "滑雪"},
+    "contact": {1: "rep_e2", 6: "director", 21: "nobody"},
+    "signed": {0: "2026/3/1", 3: "20260115", 7: "2026年2月30日", 19: "2026-03-05"},
+}  # fmt: skip
+
+
+def _custom_cells(i: int) -> list[str]:
+    cells = [
+        _CUSTOM_CELLS[c].get(i, "") for c in ("member", "level", "points", "interests", "contact", "signed")
+    ]
+    region = "" if i in (3, 8, 25) else ["华东", "华南", "华北"][i % 3]  # row 1's new company has none
+    return [*cells, region]
+
+
+def _define_custom_fields(actor, *, with_required_region: bool) -> None:
+    from guanxi.core import customization
+
+    def define(key, kind, zh, en, **extra):
+        customization.create_custom_field(
+            {"object_type": "customer", "key": key, "type": kind, "label_zh": zh, "label_en": en, **extra},
+            actor=actor,
+        )
+
+    define("member_no", "text", "会员号", "Member no.", unique=True)
+    define("level", "single_select", "等级", "Level", required=True, default="silver",
+           options=[{"key": "gold", "label_zh": "金卡", "label_en": "Gold"},
+                    {"key": "silver", "label_zh": "银卡", "label_en": "Silver"},
+                    {"key": "bronze", "label_zh": "铜卡", "label_en": "Bronze"}])  # fmt: skip
+    define("points", "number", "积分", "Points", min_value=0)
+    define("interests", "multi_select", "兴趣", "Interests",
+           options=[{"key": "golf", "label_zh": "高尔夫"}, {"key": "tea", "label_zh": "茶"}])  # fmt: skip
+    define("contact_user", "user", "对接人", "Contact")
+    define("signed_on", "date", "签约日期", "Signed on")
+    if with_required_region:
+        define("region", "text", "区域", "Region", required=True)
+
+
 @pytest.mark.parametrize(
-    ("actor_name", "update_existing", "required", "max_locks"),
+    ("actor_name", "update_existing", "required", "max_locks", "custom"),
     [
-        ("rep_e1", False, None, None),
-        ("rep_e1", True, None, None),
-        ("director", False, None, None),
-        ("director", True, None, None),
-        ("admin", False, None, None),
-        ("admin", True, None, None),
-        ("admin", False, ["city"], None),  # required fields per stage: rows and new companies can fail
-        ("admin", False, None, 4),  # chunks cut short by the identity-lock budget
+        ("rep_e1", False, None, None, None),
+        ("rep_e1", True, None, None, None),
+        ("director", False, None, None, None),
+        ("director", True, None, None, None),
+        ("admin", False, None, None, None),
+        ("admin", True, None, None, None),
+        ("admin", False, ["city"], None, None),  # required fields per stage: rows and new companies can fail
+        ("admin", False, None, 4, None),  # chunks cut short by the identity-lock budget
+        # custom fields: validation, defaults, unique values within the file and against the database
+        ("admin", False, None, None, "fields"),
+        ("admin", True, None, None, "fields"),
+        ("rep_e1", True, None, None, "fields"),
+        ("admin", False, ["city"], 4, "fields"),
+        ("admin", False, None, None, "required"),  # a required field without default: creations fail
+        ("admin", True, None, None, "required"),
     ],
 )
 def test_bulk_path_equals_per_row_ingest(
-    org, roles, monkeypatch, actor_name, update_existing, required, max_locks
+    org, roles, monkeypatch, actor_name, update_existing, required, max_locks, custom
 ):
     actor = getattr(org, actor_name)
     if max_locks:
@@ -488,9 +547,20 @@ def test_bulk_path_equals_per_row_ingest(
     make_customer(org.admin, name="已有客户", phone="13800001011", city="杭州")
     if required:
         settings_store.put("customers.required_fields_by_stage", {"potential": required}, actor=None)
-    data = csv_bytes(TRICKY * 3, "utf-8", TRICKY_HEADER)  # three times: later copies see earlier ones
+    rows, header = TRICKY, TRICKY_HEADER
+    if custom:
+        _define_custom_fields(org.admin, with_required_region=custom == "required")
+        rows = [row + _custom_cells(i) for i, row in enumerate(TRICKY)]
+        header = TRICKY_HEADER + CUSTOM_HEADER
+    data = csv_bytes(rows * 3, "utf-8", header)  # three times: later copies see earlier ones
     job = importing.stage_import("t.csv", data, actor=actor, options={"language": "en"})
     mapping = dict(job.mapping)
+    if custom:  # suggested from the custom fields' labels
+        assert {h: mapping.get(h) for h in CUSTOM_HEADER} == {
+            "会员号": "cf.member_no", "等级": "cf.level", "积分": "cf.points", "兴趣": "cf.interests",
+            "对接人": "cf.contact_user", "签约日期": "cf.signed_on",
+            "区域": "cf.region" if custom == "required" else None,
+        }  # fmt: skip
     if actor_name == "rep_e1":
         mapping.pop("负责人", None)
     importing.confirm_import(
@@ -513,6 +583,11 @@ def test_bulk_path_equals_per_row_ingest(
     assert bulk["events"] == per_row["events"]
     statuses = Counter(r[1] for r in bulk["rows"])
     assert statuses["created"] and statuses["updated"] and statuses["unchanged"] and statuses["error"]
+    if custom:
+        assert any(c[-1] for c in bulk["customers"])  # custom values were stored
+        errors = " ".join(repr(r[2]) for r in bulk["rows"] if r[2])
+        assert "custom_fields.member_no" in errors and "Another record already has this value." in errors
+        assert "custom_fields.points" in errors and "custom_fields.level" in errors
 
 
 def test_chunk_locks_are_the_identity_locks_of_the_per_row_pipeline(org):
