@@ -350,8 +350,48 @@ def rename_custom_field(field_id: int, new_key: str, *, actor) -> CustomField:
     audit.record(
         AuditAction.UPDATE, definition, actor=actor, before={"key": before["key"]}, after={"key": new_key}
     )
+    _rename_refs(definition.object_type, definition.previous_key, new_key)
     _schedule_rewrite(definition)
     return definition
+
+
+def _rename_refs(object_type: str, old_key: str, new_key: str) -> None:
+    """Point every stored reference to "cf.<old>" at "cf.<new>": form layouts, saved views, deal
+    stages' required fields and saved import mappings (definitions only; values move in the worker)."""
+    old, new = customfields.PREFIX + old_key, customfields.PREFIX + new_key
+
+    def swap(ref: Any) -> Any:
+        return new if ref == old else ref
+
+    for layout in FormLayout.objects.filter(object_type=object_type):
+        sections = [{**s, "fields": [swap(f) for f in s.get("fields", [])]} for s in layout.sections]
+        if sections != layout.sections:
+            layout.sections = sections
+            layout.save(update_fields=["sections", "updated_at"])
+    for view in SavedView.objects.filter(object_type=object_type):
+        columns = [swap(c) for c in view.columns]
+        filters = [{**f, "field": swap(f.get("field"))} if isinstance(f, dict) else f for f in view.filters]
+        sort = ("-" if view.sort.startswith("-") else "") + swap(view.sort.lstrip("-")) if view.sort else ""
+        kanban = swap(view.kanban_field)
+        if (columns, filters, sort, kanban) != (view.columns, view.filters, view.sort, view.kanban_field):
+            view.columns, view.filters, view.sort, view.kanban_field = columns, filters, sort, kanban
+            view.save(update_fields=["columns", "filters", "sort", "kanban_field", "updated_at"])
+    if object_type == CustomObject.DEAL:
+        from guanxi.sales.models import Stage
+
+        for stage in Stage.objects.filter(pipeline__object_type="deal"):
+            required = [swap(r) for r in stage.required_fields or []]
+            if required != (stage.required_fields or []):
+                stage.required_fields = required
+                stage.save(update_fields=["required_fields"])
+    if object_type == CustomObject.CUSTOMER:
+        from guanxi.customers.models import ImportMapping
+
+        for saved in ImportMapping.objects.all():
+            mapping = {header: swap(target) for header, target in (saved.mapping or {}).items()}
+            if mapping != saved.mapping:
+                saved.mapping = mapping
+                saved.save(update_fields=["mapping"])
 
 
 def retention_days() -> int:
