@@ -258,6 +258,16 @@ def clean_customer_input(
             cleaned["tags"] = sorted({normalize.clean_text(str(t), max_length=50) for t in tags})
         except normalize.NormalizationError as exc:
             errors.setdefault("tags", []).append(_error_message(exc, 50))
+        else:
+            refused = sorted(
+                tag.name
+                for tag in Tag.objects.filter(name__in=cleaned["tags"])
+                if tag.object_types and CustomObject.CUSTOMER not in tag.object_types
+            )
+            if refused:
+                errors.setdefault("tags", []).append(
+                    _("These tags cannot be used on customers: %(tags)s.") % {"tags": "、".join(refused)}
+                )
 
     if "custom_fields" in data or creating:
         registry = registry or customfields.Registry(CustomObject.CUSTOMER)

@@ -500,3 +500,19 @@ def test_filter_builder_columns_saved_view_bulk_tag_and_kanban_in_the_browser(pa
     page.wait_for_selector("#kanban")
     assert page.locator("#kanban .kanban-card").count() == 3
     assert page.js_errors == []
+
+
+def test_a_tag_restricted_to_deals_cannot_be_put_on_a_customer_by_any_write(org):
+    from django.utils import translation
+
+    from guanxi.core import customization
+
+    customization.save_tag({"name": "大单", "object_types": ["deal"]}, actor=org.admin)
+    customer = org.customers["c_e1"]
+    with translation.override("en"), pytest.raises(ValidationError) as exc:
+        actions.update_customer(customer.pk, {"tags": ["大单", "VIP"]}, actor=org.rep_e1)
+    assert exc.value.message_dict == {"tags": ["These tags cannot be used on customers: 大单."]}
+    assert not customer.tags.exists()
+    with pytest.raises(ValidationError):
+        actions.bulk_tag([customer.pk], ["大单"], actor=org.rep_e1)
+    assert not customer.tags.exists()
