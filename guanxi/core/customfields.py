@@ -33,7 +33,7 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from guanxi.core.models import CustomField, CustomObject, FieldStatus, FieldType, PicklistValue, User
 
@@ -69,8 +69,8 @@ class Op(models.TextChoices):
     GTE = "gte", gettext_lazy("at least")
     LT = "lt", gettext_lazy("less than")
     LTE = "lte", gettext_lazy("at most")
-    BEFORE = "before", gettext_lazy("before")
-    AFTER = "after", gettext_lazy("after")
+    BEFORE = "before", pgettext_lazy("filter operator", "before")
+    AFTER = "after", pgettext_lazy("filter operator", "after")
     LAST_DAYS = "last_days", gettext_lazy("in the last N days")
     NEXT_DAYS = "next_days", gettext_lazy("in the next N days")
     OLDER_THAN_DAYS = "older_than_days", gettext_lazy("more than N days ago")

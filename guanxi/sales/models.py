@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from guanxi.customers.models import Channel
 
@@ -41,7 +42,7 @@ class PipelineObject(models.TextChoices):
 
 
 class StageOutcome(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("deal stage outcome", "Open")
     WON = "won", _("Won")
     LOST = "lost", _("Lost")
 
