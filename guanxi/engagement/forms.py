@@ -3,6 +3,9 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from guanxi.core import customfields
+from guanxi.core.forms_fields import custom_field_name, custom_form_field, custom_initial
+from guanxi.core.models import CustomObject
 from guanxi.engagement.models import FollowUpKind, FollowUpOutcome, TaskPriority
 
 
@@ -25,10 +28,6 @@ class FollowUpForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from guanxi.core import customfields
-        from guanxi.core.models import CustomObject
-        from guanxi.customers.forms import custom_field_name, custom_form_field, custom_initial
-
         self.custom_keys: list[str] = []
         for key, spec in customfields.Registry(CustomObject.FOLLOW_UP).custom.items():
             name = custom_field_name(key)

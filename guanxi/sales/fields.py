@@ -84,7 +84,7 @@ def deal_fields() -> list[FieldSpec]:
         .order_by("pipeline__position", "pipeline_id", "position")
     ]
     return [
-        spec("name", FieldType.TEXT, "商机名称", "Deal name"),
+        spec("name", FieldType.TEXT, "商机名称", "Deal name", required=True),
         spec("customer", FieldType.LINKED_RECORD, "客户", "Customer", path="customer_id",
              getter=lambda d: d.customer.name),
         spec("pipeline", FieldType.SINGLE_SELECT, "销售流程", "Pipeline", path="pipeline_id", choices=pipelines,

@@ -1,8 +1,7 @@
 """Deal and pipeline forms. They shape input only; the actions validate it (same rules as the API).
 
-Custom fields follow the customer form's convention (`guanxi.customers.forms`): one form field
-"cf_<key>" each, optional at form level, raw text (a list of keys for multi-select) to the action,
-whose errors ("custom_fields.<key>") come back on "cf_<key>".
+Custom fields and form layouts: `guanxi.core.forms_fields` (one form field "cf_<key>" per custom
+field, raw values to the action, sections from `customization.layout_for`).
 """
 
 from __future__ import annotations
@@ -10,20 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from guanxi.core import customfields, customization
+from guanxi.core.forms_fields import LayoutFormMixin, section_title
 from guanxi.core.models import CustomObject, FieldType, User
 from guanxi.core.scopes import assignable_users
-from guanxi.customers.forms import (
-    custom_field_name,
-    custom_form_field,
-    custom_initial,
-    form_field_name,
-    section_title,
-)
 from guanxi.sales import actions, queries
 from guanxi.sales.models import Deal, StageOutcome
 
@@ -62,7 +54,10 @@ def _owner_choices(user, current: int | None) -> list[tuple[str, str]]:
     return [("", "—"), *choices]
 
 
-class DealForm(forms.Form):
+class DealForm(LayoutFormMixin, forms.Form):
+    ERROR_TARGETS = FORM_NAMES
+    REGISTRY_LABELS = True
+
     name = forms.CharField(
         label=_("Deal name"), required=False, widget=forms.TextInput(attrs={"maxlength": 200})
     )
@@ -102,100 +97,22 @@ class DealForm(forms.Form):
             css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
             field.widget.attrs["class"] = css
 
-    # -- building -----------------------------------------------------------------------------
-
-    def _add_custom_fields(self) -> None:
-        stored_map = None
-        if self.instance is not None:
-            stored_map = self.registry.normalize_stored(self.instance.custom_fields or {})
-        self.custom_names: dict[str, str] = {}
-        for key, spec in self.registry.custom.items():
-            stored = stored_map.get(key) if stored_map is not None else spec.custom.default
-            name = custom_field_name(key)
-            self.fields[name] = custom_form_field(spec, stored)
-            self.custom_names[name] = key
-            if name not in self.initial:
-                self.initial[name] = custom_initial(spec, stored)
-
-    def _apply_layout(self, layout: list[dict]) -> None:
-        self.sections: list[dict] = []
-        placed: set[str] = set()
-        for section in layout:
-            names = []
-            for ref in section.get("fields", []):
-                name = form_field_name(ref)
-                if name in self.fields and name not in placed:
-                    names.append(name)
-                    placed.add(name)
-            if names:
-                self.sections.append({"title": section_title(section), "names": names})
-        for name in list(self.fields):
-            if name not in placed:
-                del self.fields[name]
-                self.custom_names.pop(name, None)
-        for name in placed:
-            spec = self.registry.get(self.spec_ref(name))
-            self.fields[name].marked_required = name == "name" or bool(spec and spec.required)
-            if spec is not None and not spec.is_custom:
-                self.fields[name].label = spec.label  # the registry's label, as in lists and filters
-
-    def spec_ref(self, name: str) -> str:
-        key = self.custom_names.get(name)
-        return customfields.PREFIX + key if key is not None else name
-
-    @property
-    def layout_sections(self) -> list[dict]:
-        return [
-            {"title": section["title"], "fields": [self[name] for name in section["names"]]}
-            for section in self.sections
-        ]
-
     # -- output --------------------------------------------------------------------------------
 
     def to_action_data(self, *, changed_only: bool = False) -> dict[str, Any]:
         """The action's input. `changed_only` (edit): only what the user changed, so a field left
         alone keeps its stored value and an unchanged stage is not entered again."""
         data: dict[str, Any] = {}
-        custom: dict[str, Any] = {}
         for name, value in self.cleaned_data.items():
-            if changed_only and name not in self.changed_data:
-                continue
-            if name in self.custom_names:
-                key = self.custom_names[name]
-                if isinstance(value, list | tuple):
-                    custom[key] = [str(v) for v in value if str(v).strip()]
-                else:
-                    custom[key] = "" if value is None else value
+            if name in self.custom_names or (changed_only and name not in self.changed_data):
                 continue
             data[ACTION_KEYS.get(name, name)] = value
-        if custom or (not changed_only and self.custom_names):
+        custom = self.custom_values(changed_only=changed_only)
+        if custom is not None:
             data["custom_fields"] = custom
         if data.get("lost_reason") == "" and not changed_only:
             data.pop("lost_reason")
         return data
-
-    def full_clean(self):
-        super().full_clean()
-        for name in self.errors:
-            if name in self.fields:
-                self._mark_invalid(name)
-
-    def _mark_invalid(self, name: str) -> None:
-        css = self.fields[name].widget.attrs.get("class", "")
-        if "is-invalid" not in css:
-            self.fields[name].widget.attrs["class"] = f"{css} is-invalid".strip()
-
-    def add_action_errors(self, exc: ValidationError) -> None:
-        for field, messages in exc.message_dict.items():
-            if field.startswith("custom_fields."):
-                target = custom_field_name(field[len("custom_fields.") :])
-            else:
-                target = FORM_NAMES.get(field, field)
-            known = target in self.fields
-            for message in messages:
-                self.add_error(target if known else None, message)
-            if known:
-                self._mark_invalid(target)
 
 
 def deal_initial(deal: Deal) -> dict[str, str]:
