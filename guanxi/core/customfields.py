@@ -102,6 +102,20 @@ OPS_BY_TYPE: dict[str, list[str]] = {
 # --------------------------------------------------------------------------- specs
 
 
+def enum_choices(enum: type[models.TextChoices]) -> list[tuple[str, str, str]]:
+    """(key, zh, en) choices of a TextChoices enum, for built-in select fields."""
+    result = []
+    for value, label in enum.choices:
+        if not value:
+            continue
+        with translation.override("zh-hans"):
+            zh = str(label)
+        with translation.override("en"):
+            en = str(label)
+        result.append((value, zh, en))
+    return result
+
+
 def _localized(zh: str, en: str) -> str:
     return en if (translation.get_language() or "").startswith("en") and en else zh
 
@@ -127,6 +141,10 @@ class FieldSpec:
     multi_valued: bool = False
     custom: CustomField | None = None
     all_choices: dict[str, tuple[str, str]] = field(default_factory=dict)  # incl. inactive/merged
+
+    def __post_init__(self) -> None:
+        if self.choices and not self.all_choices:
+            self.all_choices = {key: (zh, en) for key, zh, en in self.choices}
 
     @property
     def label(self) -> str:

@@ -8,31 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from guanxi.core.customfields import FieldSpec, ObjectSpec, register_object
+from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, register_object
 from guanxi.core.models import CustomObject, FieldType
 from guanxi.customers.models import Channel, CustomerKind, Gender, LifecycleStage, Tier
-
-
-def _choices(enum) -> list[tuple[str, str, str]]:
-    from django.utils import translation
-
-    result = []
-    for value, label in enum.choices:
-        if not value:
-            continue
-        with translation.override("zh-hans"):
-            zh = str(label)
-        with translation.override("en"):
-            en = str(label)
-        result.append((value, zh, en))
-    return result
-
-
-def _spec(ref: str, kind: str, zh: str, en: str, **extra) -> FieldSpec:
-    spec = FieldSpec(ref=ref, type=kind, label_zh=zh, label_en=en, **extra)
-    if spec.choices and not spec.all_choices:
-        spec.all_choices = {key: (z, e) for key, z, e in spec.choices}
-    return spec
 
 
 def _owner_name(customer) -> str:
@@ -52,35 +30,35 @@ def _primary(kind: str):
 
 def builtin_fields() -> list[FieldSpec]:
     return [
-        _spec("kind", FieldType.SINGLE_SELECT, "类型", "Type", choices=_choices(CustomerKind)),
-        _spec("name", FieldType.TEXT, "名称", "Name", required=True),
-        _spec("company_name", FieldType.TEXT, "公司", "Company", path="company__name",
+        FieldSpec("kind", FieldType.SINGLE_SELECT, "类型", "Type", choices=enum_choices(CustomerKind)),
+        FieldSpec("name", FieldType.TEXT, "名称", "Name", required=True),
+        FieldSpec("company_name", FieldType.TEXT, "公司", "Company", path="company__name",
               getter=lambda c: c.company.name if c.company_id else ""),
-        _spec("title", FieldType.TEXT, "职务", "Job title"),
-        _spec("phone", FieldType.PHONE, "手机/电话", "Mobile / phone", getter=_primary("phone"),
+        FieldSpec("title", FieldType.TEXT, "职务", "Job title"),
+        FieldSpec("phone", FieldType.PHONE, "手机/电话", "Mobile / phone", getter=_primary("phone"),
               filterable=False, sortable=False),
-        _spec("email", FieldType.EMAIL, "邮箱", "Email", getter=_primary("email"), filterable=False,
+        FieldSpec("email", FieldType.EMAIL, "邮箱", "Email", getter=_primary("email"), filterable=False,
               sortable=False),
-        _spec("wechat_id", FieldType.TEXT, "微信号", "WeChat ID", getter=_primary("wechat_id"),
+        FieldSpec("wechat_id", FieldType.TEXT, "微信号", "WeChat ID", getter=_primary("wechat_id"),
               filterable=False, sortable=False),
-        _spec("gender", FieldType.SINGLE_SELECT, "性别", "Gender", choices=_choices(Gender)),
-        _spec("birthday", FieldType.DATE, "生日", "Birthday"),
-        _spec("industry", FieldType.TEXT, "行业", "Industry"),
-        _spec("province", FieldType.TEXT, "省份", "Province"),
-        _spec("city", FieldType.TEXT, "城市", "City"),
-        _spec("address", FieldType.TEXT, "地址", "Address", sortable=False),
-        _spec("source", FieldType.SINGLE_SELECT, "来源", "Source", choices=_choices(Channel)),
-        _spec("owner", FieldType.USER, "负责人", "Owner", path="owner_id", getter=_owner_name),
-        _spec("lifecycle_stage", FieldType.SINGLE_SELECT, "生命周期阶段", "Lifecycle stage",
-              choices=_choices(LifecycleStage)),
-        _spec("tier", FieldType.SINGLE_SELECT, "客户等级", "Tier", choices=_choices(Tier)),
-        _spec("tags", FieldType.MULTI_SELECT, "标签", "Tags", path="tags__name", sortable=False, multi_valued=True,
+        FieldSpec("gender", FieldType.SINGLE_SELECT, "性别", "Gender", choices=enum_choices(Gender)),
+        FieldSpec("birthday", FieldType.DATE, "生日", "Birthday"),
+        FieldSpec("industry", FieldType.TEXT, "行业", "Industry"),
+        FieldSpec("province", FieldType.TEXT, "省份", "Province"),
+        FieldSpec("city", FieldType.TEXT, "城市", "City"),
+        FieldSpec("address", FieldType.TEXT, "地址", "Address", sortable=False),
+        FieldSpec("source", FieldType.SINGLE_SELECT, "来源", "Source", choices=enum_choices(Channel)),
+        FieldSpec("owner", FieldType.USER, "负责人", "Owner", path="owner_id", getter=_owner_name),
+        FieldSpec("lifecycle_stage", FieldType.SINGLE_SELECT, "生命周期阶段", "Lifecycle stage",
+              choices=enum_choices(LifecycleStage)),
+        FieldSpec("tier", FieldType.SINGLE_SELECT, "客户等级", "Tier", choices=enum_choices(Tier)),
+        FieldSpec("tags", FieldType.MULTI_SELECT, "标签", "Tags", path="tags__name", sortable=False, multi_valued=True,
               getter=lambda c: "、".join(t.name for t in c.tags.all())),
-        _spec("notes", FieldType.LONG_TEXT, "备注", "Notes", sortable=False),
-        _spec("created_at", FieldType.DATETIME, "创建时间", "Created"),
-        _spec("updated_at", FieldType.DATETIME, "更新时间", "Updated"),
-        _spec("last_follow_up_at", FieldType.DATETIME, "最近跟进", "Last follow-up"),
-        _spec("completeness", FieldType.NUMBER, "资料完整度", "Completeness"),
+        FieldSpec("notes", FieldType.LONG_TEXT, "备注", "Notes", sortable=False),
+        FieldSpec("created_at", FieldType.DATETIME, "创建时间", "Created"),
+        FieldSpec("updated_at", FieldType.DATETIME, "更新时间", "Updated"),
+        FieldSpec("last_follow_up_at", FieldType.DATETIME, "最近跟进", "Last follow-up"),
+        FieldSpec("completeness", FieldType.NUMBER, "资料完整度", "Completeness"),
     ]  # fmt: skip
 
 

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from guanxi.core.customfields import FieldSpec, ObjectSpec, register_object
+from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, register_object
 from guanxi.core.models import CustomObject, FieldType
-from guanxi.customers.fields import _choices
 from guanxi.customers.models import Channel
 from guanxi.sales.models import OrderStatus
 
 
 def builtin_fields() -> list[FieldSpec]:
-    def spec(ref, kind, zh, en, **extra):
-        result = FieldSpec(ref=ref, type=kind, label_zh=zh, label_en=en, **extra)
-        result.all_choices = {k: (z, e) for k, z, e in result.choices}
-        return result
-
     return [
-        spec("number", FieldType.TEXT, "订单号", "Order number"),
-        spec("customer", FieldType.LINKED_RECORD, "客户", "Customer", path="customer_id",
+        FieldSpec("number", FieldType.TEXT, "订单号", "Order number"),
+        FieldSpec("customer", FieldType.LINKED_RECORD, "客户", "Customer", path="customer_id",
              getter=lambda o: o.customer.name),
-        spec("ordered_at", FieldType.DATETIME, "下单时间", "Ordered at"),
-        spec("amount", FieldType.MONEY, "金额", "Amount"),
-        spec("channel", FieldType.SINGLE_SELECT, "渠道", "Channel", choices=_choices(Channel)),
-        spec("status", FieldType.SINGLE_SELECT, "状态", "Status", choices=_choices(OrderStatus)),
+        FieldSpec("ordered_at", FieldType.DATETIME, "下单时间", "Ordered at"),
+        FieldSpec("amount", FieldType.MONEY, "金额", "Amount"),
+        FieldSpec("channel", FieldType.SINGLE_SELECT, "渠道", "Channel", choices=enum_choices(Channel)),
+        FieldSpec("status", FieldType.SINGLE_SELECT, "状态", "Status", choices=enum_choices(OrderStatus)),
     ]  # fmt: skip
 
 
@@ -68,11 +62,6 @@ def deal_fields() -> list[FieldSpec]:
     from guanxi.sales.actions import lost_reasons
     from guanxi.sales.models import Pipeline, PipelineObject, Stage
 
-    def spec(ref, kind, zh, en, **extra):
-        result = FieldSpec(ref=ref, type=kind, label_zh=zh, label_en=en, **extra)
-        result.all_choices = {k: (z, e) for k, z, e in result.choices}
-        return result
-
     pipelines = [
         (str(p.pk), p.name_zh, p.name_en)
         for p in Pipeline.objects.filter(object_type=PipelineObject.DEAL, is_active=True)
@@ -84,23 +73,23 @@ def deal_fields() -> list[FieldSpec]:
         .order_by("pipeline__position", "pipeline_id", "position")
     ]
     return [
-        spec("name", FieldType.TEXT, "商机名称", "Deal name", required=True),
-        spec("customer", FieldType.LINKED_RECORD, "客户", "Customer", path="customer_id",
+        FieldSpec("name", FieldType.TEXT, "商机名称", "Deal name", required=True),
+        FieldSpec("customer", FieldType.LINKED_RECORD, "客户", "Customer", path="customer_id",
              getter=lambda d: d.customer.name),
-        spec("pipeline", FieldType.SINGLE_SELECT, "销售流程", "Pipeline", path="pipeline_id", choices=pipelines,
+        FieldSpec("pipeline", FieldType.SINGLE_SELECT, "销售流程", "Pipeline", path="pipeline_id", choices=pipelines,
              getter=lambda d: str(d.pipeline_id)),
-        spec("stage", FieldType.SINGLE_SELECT, "阶段", "Stage", path="stage_id", choices=stages,
+        FieldSpec("stage", FieldType.SINGLE_SELECT, "阶段", "Stage", path="stage_id", choices=stages,
              getter=lambda d: str(d.stage_id)),
-        spec("amount", FieldType.MONEY, "金额", "Amount"),
-        spec("owner", FieldType.USER, "负责人", "Owner", path="owner_id",
+        FieldSpec("amount", FieldType.MONEY, "金额", "Amount"),
+        FieldSpec("owner", FieldType.USER, "负责人", "Owner", path="owner_id",
              getter=lambda d: (d.owner.display_name or d.owner.username) if d.owner_id else ""),
-        spec("expected_close_date", FieldType.DATE, "预计成交日期", "Expected close date"),
-        spec("closed_at", FieldType.DATETIME, "关闭时间", "Closed"),
-        spec("probability", FieldType.NUMBER, "赢率", "Probability", path="stage__probability",
+        FieldSpec("expected_close_date", FieldType.DATE, "预计成交日期", "Expected close date"),
+        FieldSpec("closed_at", FieldType.DATETIME, "关闭时间", "Closed"),
+        FieldSpec("probability", FieldType.NUMBER, "赢率", "Probability", path="stage__probability",
              getter=lambda d: d.stage.probability),
-        spec("lost_reason", FieldType.SINGLE_SELECT, "输单原因", "Lost reason", choices=lost_reasons()),
-        spec("created_at", FieldType.DATETIME, "创建时间", "Created"),
-        spec("updated_at", FieldType.DATETIME, "更新时间", "Updated"),
+        FieldSpec("lost_reason", FieldType.SINGLE_SELECT, "输单原因", "Lost reason", choices=lost_reasons()),
+        FieldSpec("created_at", FieldType.DATETIME, "创建时间", "Created"),
+        FieldSpec("updated_at", FieldType.DATETIME, "更新时间", "Updated"),
     ]  # fmt: skip
 
 
