@@ -639,6 +639,10 @@ def clean_value(spec: FieldSpec, value: Any, *, actor=None) -> Any:
     """One custom value, typed (API) or text (page, import) -> stored form; None when empty."""
     if _empty(value):
         return None
+    for item in value if isinstance(value, list | tuple) else [value]:
+        # No database stores NUL or lone surrogates, and such text is never a valid value of any type.
+        if isinstance(item, str) and ("\x00" in item or not _encodable(item)):
+            raise ValidationError(_("Enter text."))
     kind = spec.type
     definition = spec.custom
     if kind in TEXT_TYPES:
@@ -711,6 +715,9 @@ def clean_value(spec: FieldSpec, value: Any, *, actor=None) -> Any:
 def clean_filter_value(spec: FieldSpec, op: str, value: Any) -> Any:
     if op in NO_VALUE_OPS:
         return None
+    for item in value if isinstance(value, list | tuple) else [value]:
+        if isinstance(item, str) and ("\x00" in item or not _encodable(item)):
+            raise ValidationError(_("Enter text."))
     if op in DAY_COUNT_OPS:
         try:
             days = int(str(value).strip())

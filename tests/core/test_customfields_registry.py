@@ -610,3 +610,17 @@ def test_ordering_by_a_custom_field(population):
     descending = list(base.order_by(*registry.ordering("-cf.score")).values_list("name", flat=True))
     assert ascending == ["A", "B", "C", "D"]  # empty last
     assert descending == ["C", "B", "A", "D"]
+
+
+def test_filter_values_with_nul_or_lone_surrogates_are_refused_before_the_database(org):
+    from guanxi.core import customfields as cf
+
+    registry = cf.Registry("customer")
+    for bad in ("a\x00b", "\ud800"):
+        for condition in (
+            {"field": "city", "op": "contains", "value": bad},
+            {"field": "city", "op": "eq", "value": bad},
+            {"field": "tags", "op": "in", "value": [bad]},
+        ):
+            with pytest.raises(ValidationError):
+                registry.clean_filters([condition])
