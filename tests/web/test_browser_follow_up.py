@@ -24,7 +24,11 @@ def test_follow_up_next_step_today_and_team_overdue(page, org, browser, live_ser
     page.select_option("#follow-up-form select[name=kind]", "call")
     page.fill("#id_content", "电话沟通了新报价，客户有兴趣")
     page.fill("#id_next_step", "发送产品资料")
-    soon = (timezone.localtime() + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    # Due later today (the today page lists today's tasks): two hours ahead, but not past 23:59.
+    now = timezone.localtime()
+    end_of_day = now.replace(hour=23, minute=59, second=0, microsecond=0)
+    soon = max(now + dt.timedelta(minutes=1), min(now + dt.timedelta(hours=2), end_of_day))
+    soon = soon.strftime("%Y-%m-%dT%H:%M")
     page.fill("#id_next_follow_up_at", soon)
     page.click("#save-follow-up")
     page.wait_for_selector("#customer-tasks")
