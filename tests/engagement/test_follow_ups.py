@@ -123,7 +123,12 @@ def test_follow_up_page_and_today_page(org):
     client = Client()
     assert client.login(username=org.rep_e1.username, password=PASSWORD)
     customer = org.customers["c_e1"]
-    due = (timezone.localtime() + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    # Due later today (the today page lists today's tasks), also late in the evening.
+    now = timezone.localtime()
+    end_of_day = now.replace(hour=23, minute=59, second=0, microsecond=0)
+    due = max(now + dt.timedelta(minutes=1), min(now + dt.timedelta(hours=1), end_of_day)).strftime(
+        "%Y-%m-%dT%H:%M"
+    )
     response = client.post(f"/follow-up/customers/{customer.pk}/follow-up/",
                            {"kind": "visit", "content": "拜访了", "next_step": "报价", "next_follow_up_at": due})  # fmt: skip
     assert response.status_code == 302
