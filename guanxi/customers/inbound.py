@@ -39,10 +39,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
-from guanxi.core import audit
+from guanxi.core import audit, customfields
 from guanxi.core.context import current_request_id
 from guanxi.core.events import EventName, emit
-from guanxi.core.models import AuditAction
+from guanxi.core.models import AuditAction, CustomObject
 from guanxi.customers import actions, normalize
 from guanxi.customers.models import (
     Channel,
@@ -99,6 +99,23 @@ CONTACT_TARGETS: dict[str, str] = {
 ORDER_TARGETS = ("order_id", "amount", "currency", "paid_at")
 OTHER_TARGETS = ("external_id", "idempotency_key", *ORDER_TARGETS)
 TARGETS = frozenset([*CUSTOMER_TARGETS, *CONTACT_TARGETS, *OTHER_TARGETS])
+# Custom fields are mapped as "cf.<key>" (the customer's) and "order.cf.<key>" (the order's); the
+# field registry validates their values when the delivery is processed.
+CUSTOMER_CUSTOM_PREFIX = "cf."
+ORDER_CUSTOM_PREFIX = "order.cf."
+
+
+def is_target(target: Any) -> bool:
+    if not isinstance(target, str):
+        return False
+    if target in TARGETS:
+        return True
+    for prefix in (ORDER_CUSTOM_PREFIX, CUSTOMER_CUSTOM_PREFIX):
+        if target.startswith(prefix):
+            return bool(customfields.KEY_RE.match(target[len(prefix) :]))
+    return False
+
+
 _TARGET_FOR_INPUT_KEY = {key: target for target, key in CUSTOMER_TARGETS.items()}
 
 # {target: dotted path in the payload}. A source's own `mapping` overrides these per target
@@ -261,7 +278,7 @@ def effective_mapping(source: InboundSource) -> dict[str, str]:
     mapping = dict(DEFAULT_MAPPINGS.get(source.kind, {}))
     own = source.mapping if isinstance(source.mapping, dict) else {}
     for target, path in own.items():
-        if target not in TARGETS:
+        if not is_target(target):
             continue
         if path in (None, ""):
             mapping.pop(target, None)
@@ -276,10 +293,10 @@ def mapping_errors(mapping: Any) -> list[str]:
         return [_("The mapping must be a JSON object of {field: dotted path}.")]
     errors = []
     for target, path in mapping.items():
-        if target not in TARGETS:
+        if not is_target(target):
             errors.append(
                 _("Unknown field %(field)s. Use one of: %(fields)s.")
-                % {"field": target, "fields": ", ".join(sorted(TARGETS))}
+                % {"field": target, "fields": ", ".join([*sorted(TARGETS), "cf.<key>", "order.cf.<key>"])}
             )
         elif path not in (None, "") and (
             not isinstance(path, str) or any(not part.strip() for part in path.split("."))
@@ -361,10 +378,19 @@ class MappedPayload(NamedTuple):
     order: dict[str, Any] | None  # {"number", "amount", "currency", "ordered_at"}
 
 
+def _custom_values(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """{key: raw payload value} of the mapped custom fields under `prefix` that the payload carries."""
+    return {
+        target[len(prefix) :]: value
+        for target, value in values.items()
+        if target.startswith(prefix) and value is not None
+    }
+
+
 def map_payload(source: InboundSource, payload: dict[str, Any], mapping: dict[str, str]) -> MappedPayload:
     """Shape a payload into pipeline input. Raises ValidationError keyed by mapping target."""
     errors: dict[str, list[str]] = {}
-    values = {target: resolve(payload, path) for target, path in mapping.items() if target in TARGETS}
+    values = {target: resolve(payload, path) for target, path in mapping.items() if is_target(target)}
     data: dict[str, Any] = {}
 
     def text(target: str) -> str | None:
@@ -408,6 +434,9 @@ def map_payload(source: InboundSource, payload: dict[str, Any], mapping: dict[st
         points.append({"kind": kind, "value": value, "source": CHANNEL_FOR_KIND[source.kind]})
     if points:
         data["contact_points"] = points
+    custom = _custom_values(values, CUSTOMER_CUSTOM_PREFIX)
+    if custom:
+        data["custom_fields"] = custom
 
     external_ref = ""
     external = text("external_id")
@@ -451,6 +480,7 @@ def map_payload(source: InboundSource, payload: dict[str, Any], mapping: dict[st
         if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
             errors.setdefault("currency", []).append(_("Enter a three-letter currency code such as CNY."))
         order["currency"] = currency.upper()
+        order["custom_fields"] = _custom_values(values, ORDER_CUSTOM_PREFIX)
 
     if errors:
         raise ValidationError(errors)
@@ -480,9 +510,11 @@ def error_items(exc: ValidationError, mapping: dict[str, str]) -> list[dict[str,
         return [{"loc": ["body"], "msg": str(m), "type": "value_error"} for m in exc.messages]
     items = []
     for key, messages in exc.message_dict.items():
+        if key.startswith("custom_fields."):
+            key = CUSTOMER_CUSTOM_PREFIX + key[len("custom_fields.") :]
         target = _TARGET_FOR_INPUT_KEY.get(key, key)
         path = mapping.get(target)
-        loc = ["body", *(path.split(".") if path else [target] if target in TARGETS else [])]
+        loc = ["body", *(path.split(".") if path else [target] if is_target(target) else [])]
         for message in messages:
             items.append({"loc": loc, "msg": str(message), "type": "value_error", "field": target})
     return items
@@ -501,14 +533,27 @@ def record_order(
     *,
     actor,
     currency: str = "CNY",
+    custom_fields: dict[str, Any] | None = None,
 ) -> tuple[Order, bool]:
-    """Record a paid order once (idempotent by its unique number). Returns (order, created)."""
+    """Record a paid order once (idempotent by its unique number). Returns (order, created).
+
+    `custom_fields` (the order's, by key) are validated by the field registry; their errors are
+    keyed "order.cf.<key>"."""
     existing = Order.objects.filter(number=number).first()
     if existing is not None:
         return existing, False
+    values, errors = customfields.Registry(CustomObject.ORDER).clean(
+        custom_fields or {}, creating=True, actor=actor
+    )
+    if errors:
+        raise ValidationError(
+            {ORDER_CUSTOM_PREFIX + k[len("custom_fields.") :] if k.startswith("custom_fields.") else k: v
+             for k, v in errors.items()}
+        )  # fmt: skip
     try:
         with transaction.atomic():
             order = Order.objects.create(
+                custom_fields=values,
                 customer=customer,
                 number=number,
                 amount=amount,
@@ -519,7 +564,8 @@ def record_order(
     except IntegrityError:  # the same order recorded concurrently: the first one stands
         return Order.objects.get(number=number), False
     after = {
-        f: getattr(order, f) for f in ("customer_id", "number", "amount", "currency", "ordered_at", "channel")
+        f: getattr(order, f)
+        for f in ("customer_id", "number", "amount", "currency", "ordered_at", "channel", "custom_fields")
     }
     audit.record(AuditAction.CREATE, order, actor=actor, before=None, after=after)
     emit(
@@ -554,6 +600,7 @@ def _apply(
             channel,
             actor=None,
             currency=mapped.order["currency"],
+            custom_fields=mapped.order.get("custom_fields"),
         )
         body["order"] = {
             "id": order.pk,

@@ -611,3 +611,44 @@ def test_the_admin_form_generates_a_secret_and_checks_the_mapping(org):
     assert created.secret not in json.dumps(entry.after) and entry.after["secret"].startswith("sha256:")
     assert admin.get(f"/admin/customers/inboundsource/{created.pk}/change/").status_code == 200
     assert admin.get("/admin/customers/inbounddelivery/").status_code == 200
+
+
+# --------------------------------------------------------------------------- custom fields
+
+
+@pytest.mark.django_db
+def test_custom_fields_of_the_customer_and_the_order_are_mapped_and_validated(roles):
+    from guanxi.core.customization import create_custom_field
+
+    admin = make_user("cf_admin", role=roles["admin"], is_superuser=True)
+    create_custom_field({"object_type": "customer", "key": "member_level", "label_zh": "会员等级",
+                         "type": "single_select", "options": "金卡|Gold\n银卡|Silver"}, actor=admin)  # fmt: skip
+    create_custom_field({"object_type": "order", "key": "invoice_no", "label_zh": "发票号", "type": "text",
+                         "required": True, "regex": "INV-[0-9]+"}, actor=admin)  # fmt: skip
+    mapping = {"cf.member_level": "buyer.level", "order.cf.invoice_no": "invoice"}
+    source = make_source(InboundKind.ECOMMERCE, slug="tmall", mapping=mapping)
+    assert inbound.mapping_errors({**mapping, "cf.Bad-Key": "x"}) != []
+    assert inbound.mapping_errors(mapping) == []
+
+    bad = deliver(
+        source, {**ORDER, "invoice": "12345", "buyer": {**ORDER["buyer"], "level": "Gold"}}, key="a"
+    )
+    assert bad.status_code == 422
+    assert [(d["field"], d["loc"]) for d in bad.json()["detail"]] == [
+        ("order.cf.invoice_no", ["body", "invoice"])
+    ]
+    assert Customer.objects.count() == 0 and Order.objects.count() == 0  # nothing but the delivery
+
+    wrong_level = deliver(
+        source, {**ORDER, "invoice": "INV-1", "buyer": {**ORDER["buyer"], "level": "钻石"}}, key="b"
+    )
+    assert wrong_level.status_code == 422
+    assert wrong_level.json()["detail"][0]["loc"] == ["body", "buyer", "level"]
+    assert Customer.objects.count() == 0 and Order.objects.count() == 0
+
+    good = deliver(
+        source, {**ORDER, "invoice": "INV-778", "buyer": {**ORDER["buyer"], "level": "Gold"}}, key="c"
+    )
+    assert good.status_code == 201, good.content
+    assert Customer.objects.get().custom_fields == {"member_level": "金卡"}
+    assert Order.objects.get().custom_fields == {"invoice_no": "INV-778"}
