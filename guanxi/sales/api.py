@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import ValidationError as RequestValidationError
+from pydantic import RootModel
 
 from guanxi.core import audit, customfields
 from guanxi.core.converters import MAX_ID
@@ -32,6 +33,11 @@ CUSTOM_FIELDS_DOC = (
 )
 
 
+class DealCustomFields(RootModel[dict[str, Any]]):
+    """Custom field values of a deal keyed by field key. The OpenAPI document lists the company's
+    live deal custom fields here (one property each, with its type and choices)."""
+
+
 class DealIn(Schema):
     customer_id: int = Field(..., description="The customer the deal belongs to (one you may see).")
     name: str = Field(..., description="At most 200 characters.")
@@ -42,7 +48,7 @@ class DealIn(Schema):
     owner_id: int | None = Field(None, description="Defaults to the caller; a user within your data scope.")
     expected_close_date: dt.date | None = None
     lost_reason: str = Field("", description="Required when the stage is a lost stage (a lost-reason key).")
-    custom_fields: dict[str, Any] = Field(default_factory=dict, description=CUSTOM_FIELDS_DOC)
+    custom_fields: DealCustomFields = Field(DealCustomFields({}), description=CUSTOM_FIELDS_DOC)
 
 
 class DealPatch(Schema):
@@ -54,7 +60,7 @@ class DealPatch(Schema):
     owner_id: int | None = None
     expected_close_date: dt.date | None = None
     lost_reason: str | None = None
-    custom_fields: dict[str, Any] | None = Field(None, description=CUSTOM_FIELDS_DOC)
+    custom_fields: DealCustomFields | None = Field(None, description=CUSTOM_FIELDS_DOC)
 
 
 class MoveIn(Schema):
@@ -86,7 +92,7 @@ class DealOut(Schema):
     expected_close_date: dt.date | None
     closed_at: dt.datetime | None
     lost_reason: str
-    custom_fields: dict[str, Any]
+    custom_fields: DealCustomFields
     stage_changed_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -163,3 +163,11 @@ def test_pipelines(org, pipeline, stages, api_for):
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "stages"]
     assert _patch(admin, "/api/pipelines/99999999", {"name_en": "x"}).status_code == 404
     assert Pipeline.objects.count() == 2
+
+
+def test_openapi_describes_the_deal_custom_fields(org, budget_field):
+    schema = Client().get("/api/openapi.json").json()
+    component = schema["components"]["schemas"]["DealCustomFields"]
+    assert component["properties"]["budget"]["type"] == ["number", "null"]
+    refs = json.dumps(schema["components"]["schemas"]["DealIn"]["properties"]["custom_fields"])
+    assert "DealCustomFields" in refs
