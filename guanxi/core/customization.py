@@ -59,14 +59,14 @@ EDITABLE_FIELDS = {
     "max_length", "help_zh", "help_en", "position", "picklist_id", "options",
 }  # fmt: skip
 # Retyping is allowed where every stored value stays valid without conversion.
+# (Long text -> text could exceed text's 200 characters, number -> money could have more than two
+# decimals, a long e-mail or URL could exceed text's limit: those would need checking every value.)
 SAFE_RETYPES = {
     FieldType.TEXT: {FieldType.LONG_TEXT},
-    FieldType.LONG_TEXT: {FieldType.TEXT},
-    FieldType.NUMBER: {FieldType.MONEY},
     FieldType.MONEY: {FieldType.NUMBER},
-    FieldType.PHONE: {FieldType.TEXT},
-    FieldType.EMAIL: {FieldType.TEXT},
-    FieldType.URL: {FieldType.TEXT},
+    FieldType.PHONE: {FieldType.TEXT, FieldType.LONG_TEXT},
+    FieldType.EMAIL: {FieldType.LONG_TEXT},
+    FieldType.URL: {FieldType.LONG_TEXT},
 }
 SELECT_TYPES = {FieldType.SINGLE_SELECT, FieldType.MULTI_SELECT}
 VALUE_KEY_RE = re.compile(r"^[^,，、;；|\n\r\t]{1,50}$")
