@@ -752,6 +752,33 @@ def _picklist_snapshot(picklist: Picklist) -> dict:
     }
 
 
+# Built-in columns that hold values of a picklist (e.g. follow-ups' type, deals' lost reason):
+# picklist key -> [(model, field name)], registered by the owning app. Usage counts and merges
+# cover them like custom select fields.
+PICKLIST_COLUMNS: dict[str, list[tuple[type, str]]] = {}
+
+
+def register_picklist_column(picklist_key: str, model: type, field: str) -> None:
+    columns = PICKLIST_COLUMNS.setdefault(picklist_key, [])
+    if (model, field) not in columns:
+        columns.append((model, field))
+
+
+def picklist_choices(picklist_key: str) -> list[tuple[str, str, str]]:
+    """The active values of a picklist as (key, zh, en), in order."""
+    return [
+        (v.key, v.label_zh, v.label_en)
+        for v in PicklistValue.objects.filter(
+            picklist__key=picklist_key, is_active=True, merged_into__isnull=True
+        ).order_by("position", "id")
+    ]
+
+
+def picklist_labels(picklist_key: str) -> dict[str, tuple[str, str]]:
+    """Every value of a picklist (retired ones too) -> (zh, en): stored records keep their label."""
+    return {v.key: (v.label_zh, v.label_en) for v in PicklistValue.objects.filter(picklist__key=picklist_key)}
+
+
 def value_usage(value: PicklistValue) -> int:
     """How many records store this picklist value in any field that uses its picklist."""
     total = 0
@@ -762,6 +789,8 @@ def value_usage(value: PicklistValue) -> int:
         model = customfields.object_spec(definition.object_type).model
         op = customfields.Op.HAS if definition.type == FieldType.MULTI_SELECT else customfields.Op.EQ
         total += model.objects.filter(spec.filter_q(op, value.key)).count()
+    for model, field in PICKLIST_COLUMNS.get(value.picklist.key, []):
+        total += model.objects.filter(**{field: value.key}).count()
     return total
 
 
@@ -794,6 +823,8 @@ def merge_picklist_value(value_id: int, into_id: int, *, actor) -> int:
                     data[key] = target.key
             model.objects.filter(pk=obj.pk).update(custom_fields=data)
             changed += 1
+    for model, field in PICKLIST_COLUMNS.get(value.picklist.key, []):
+        changed += model.objects.filter(**{field: value.key}).update(**{field: target.key})
     value.is_active = False
     value.merged_into = target
     value.save(update_fields=["is_active", "merged_into"])

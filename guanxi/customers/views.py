@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Max, Sum
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
@@ -23,6 +24,7 @@ from guanxi.customers.actions import IngestOutcome
 from guanxi.customers.forms import CustomerForm, custom_field_sections
 from guanxi.customers.identity import DuplicateFound
 from guanxi.customers.models import ContactKind, Customer, CustomerKind
+from guanxi.engagement.fields import follow_up_type_labels
 from guanxi.engagement.forms import FollowUpForm, TaskForm
 from guanxi.engagement.models import EnrollmentStatus, TaskStatus
 
@@ -105,7 +107,11 @@ def _tab_context(request, customer: Customer, tab: str) -> dict:
         context["deals"] = customer_deals(request.user, customer)[:50]
         context["can_add_deal"] = request.user.has_perm_code(Perm.CUSTOMER_CHANGE)
     if tab == "timeline":
-        follow_ups = customer.follow_ups.select_related("author")[:50]
+        follow_ups = list(customer.follow_ups.select_related("author")[:50])
+        kinds = follow_up_type_labels()
+        for follow_up in follow_ups:
+            zh, en = kinds.get(follow_up.kind, (follow_up.kind, follow_up.kind))
+            follow_up.kind_label = en if translation.get_language().startswith("en") and en else zh
         items = [{"at": f.occurred_at, "kind": "follow_up", "obj": f} for f in follow_ups]
         items += [{"at": o.ordered_at, "kind": "order", "obj": o} for o in context["orders"]]
         items += [{"at": e.created_at, "kind": "change", "obj": e} for e in context["history"]]

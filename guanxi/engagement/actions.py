@@ -24,12 +24,12 @@ from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Customer
+from guanxi.engagement.fields import follow_up_types
 from guanxi.engagement.models import (
     Cadence,
     CadenceEnrollment,
     EnrollmentStatus,
     FollowUp,
-    FollowUpKind,
     FollowUpOutcome,
     Task,
     TaskPriority,
@@ -84,7 +84,7 @@ def log_follow_up(
     customer = get_for_write(customer_id, actor=actor)
     errors: dict[str, list[str]] = {}
     kind = data.get("kind")
-    if kind not in FollowUpKind.values:
+    if kind not in {key for key, _zh, _en in follow_up_types()}:
         errors.setdefault("kind", []).append(_("Select a valid choice."))
     outcome = data.get("outcome") or ""
     if outcome and outcome not in FollowUpOutcome.values:

@@ -6,10 +6,48 @@ from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, regist
 from guanxi.core.models import CustomObject, FieldType
 from guanxi.engagement.models import FollowUpKind, FollowUpOutcome
 
+# The admin-editable picklist of follow-up types (seeded by migration engagement 0004 and by
+# `guanxi up`); without it the built-in FollowUpKind values apply.
+FOLLOW_UP_TYPES = "follow-up-type"
+
+
+def follow_up_types() -> list[tuple[str, str, str]]:
+    """The follow-up types one may choose now, as (key, zh, en)."""
+    from guanxi.core.customization import picklist_choices
+    from guanxi.core.models import Picklist
+
+    if Picklist.objects.filter(key=FOLLOW_UP_TYPES).exists():
+        return picklist_choices(FOLLOW_UP_TYPES)
+    return enum_choices(FollowUpKind)
+
+
+def follow_up_type_labels() -> dict[str, tuple[str, str]]:
+    """Every follow-up type ever offered -> (zh, en), so old records keep their label."""
+    from guanxi.core.customization import picklist_labels
+
+    labels = {key: (zh, en) for key, zh, en in enum_choices(FollowUpKind)}
+    labels.update(picklist_labels(FOLLOW_UP_TYPES))
+    return labels
+
+
+def ensure_follow_up_types() -> None:
+    """Create the follow-up type picklist from the built-in types if it does not exist (idempotent)."""
+    from guanxi.core.models import Picklist, PicklistValue
+
+    picklist, created = Picklist.objects.get_or_create(
+        key=FOLLOW_UP_TYPES, defaults={"label_zh": "跟进方式", "label_en": "Follow-up types"}
+    )
+    if created:
+        for position, (key, zh, en) in enumerate(enum_choices(FollowUpKind)):
+            PicklistValue.objects.create(
+                picklist=picklist, key=key, label_zh=zh, label_en=en, position=position
+            )
+
 
 def builtin_fields() -> list[FieldSpec]:
     return [
-        FieldSpec("kind", FieldType.SINGLE_SELECT, "方式", "Type", choices=enum_choices(FollowUpKind)),
+        FieldSpec("kind", FieldType.SINGLE_SELECT, "方式", "Type", choices=follow_up_types(),
+                  all_choices=follow_up_type_labels()),
         FieldSpec("content", FieldType.LONG_TEXT, "内容", "Content", sortable=False),
         FieldSpec("outcome", FieldType.SINGLE_SELECT, "结果", "Outcome", choices=enum_choices(FollowUpOutcome)),
         FieldSpec("next_step", FieldType.TEXT, "下一步", "Next step"),
@@ -23,8 +61,10 @@ def builtin_fields() -> list[FieldSpec]:
 
 
 def register() -> None:
+    from guanxi.core.customization import register_picklist_column
     from guanxi.engagement.models import FollowUp
 
+    register_picklist_column(FOLLOW_UP_TYPES, FollowUp, "kind")
     register_object(
         ObjectSpec(
             object_type=CustomObject.FOLLOW_UP,

@@ -6,11 +6,12 @@ from django.utils.translation import gettext_lazy as _
 from guanxi.core import customfields
 from guanxi.core.forms_fields import custom_field_name, custom_form_field, custom_initial
 from guanxi.core.models import CustomObject
+from guanxi.engagement.fields import follow_up_types
 from guanxi.engagement.models import FollowUpKind, FollowUpOutcome, TaskPriority
 
 
 class FollowUpForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Type"), choices=FollowUpKind.choices, initial=FollowUpKind.CALL)
+    kind = forms.ChoiceField(label=_("Type"), initial=FollowUpKind.CALL)
     outcome = forms.ChoiceField(
         label=_("Outcome"), choices=[("", "—"), *FollowUpOutcome.choices], required=False
     )
@@ -28,6 +29,9 @@ class FollowUpForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [
+            (key, customfields._localized(zh, en)) for key, zh, en in follow_up_types()
+        ]
         self.custom_keys: list[str] = []
         for key, spec in customfields.Registry(CustomObject.FOLLOW_UP).custom.items():
             name = custom_field_name(key)

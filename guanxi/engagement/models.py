@@ -41,7 +41,8 @@ class FollowUp(models.Model):
 
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="follow_ups")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(_("type"), max_length=20, choices=FollowUpKind.choices)
+    # A value of the admin-editable picklist "follow-up-type" (seeded with FollowUpKind's values).
+    kind = models.CharField(_("type"), max_length=50)
     content = models.TextField(_("content"), max_length=5000)
     outcome = models.CharField(_("outcome"), max_length=20, choices=FollowUpOutcome.choices, blank=True)
     next_step = models.CharField(_("next step"), max_length=200, blank=True)
@@ -59,7 +60,7 @@ class FollowUp(models.Model):
         verbose_name_plural = _("follow-ups")
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} {self.occurred_at:%Y-%m-%d}"
+        return f"{self.kind} {self.occurred_at:%Y-%m-%d}"
 
 
 class TaskStatus(models.TextChoices):

@@ -106,8 +106,11 @@ def _deal_visible_ids(user, ids: Iterable[int]) -> set[int]:
 
 
 def register_deals() -> None:
+    from guanxi.core.customization import register_picklist_column
+    from guanxi.sales.actions import LOST_REASONS
     from guanxi.sales.models import Deal
 
+    register_picklist_column(LOST_REASONS, Deal, "lost_reason")
     register_object(
         ObjectSpec(
             object_type=CustomObject.DEAL,

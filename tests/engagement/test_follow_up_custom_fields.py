@@ -48,3 +48,47 @@ def test_page_shows_the_field_and_reports_its_error(client, org, visit_quality):
     response = client.post(url, {"kind": "call", "content": "拜访", "cf_visit_quality": "差"})
     assert response.status_code == 302
     assert FollowUp.objects.get(customer=customer).custom_fields == {"visit_quality": "差"}
+
+
+def test_follow_up_types_are_an_admin_editable_picklist(org):
+    from guanxi.core import customization
+    from guanxi.core.models import Picklist, PicklistValue
+    from guanxi.engagement.fields import ensure_follow_up_types, follow_up_types
+
+    ensure_follow_up_types()
+    ensure_follow_up_types()  # idempotent
+    picklist = Picklist.objects.get(key="follow-up-type")
+    assert [key for key, _zh, _en in follow_up_types()] == [
+        "call",
+        "visit",
+        "wechat",
+        "email",
+        "meeting",
+        "other",
+    ]
+    customer = org.customers["c_e1"]
+    visit = actions.log_follow_up(customer.pk, {"kind": "visit", "content": "上门"}, actor=org.rep_e1)
+    wechat = actions.log_follow_up(customer.pk, {"kind": "wechat", "content": "微信聊"}, actor=org.rep_e1)
+
+    values = [{"key": k, "label_zh": zh, "label_en": en} for k, zh, en in follow_up_types()]
+    customization.save_picklist(
+        {"values": [*values, {"key": "fair", "label_zh": "展会交流", "label_en": "Trade fair"}]},
+        actor=org.admin, picklist_id=picklist.pk,
+    )  # fmt: skip
+    fair = actions.log_follow_up(customer.pk, {"kind": "fair", "content": "展会上聊"}, actor=org.rep_e1)
+    assert fair.kind == "fair"
+    with translation.override("en"), pytest.raises(actions.ValidationError):
+        actions.log_follow_up(customer.pk, {"kind": "fax", "content": "x"}, actor=org.rep_e1)
+
+    # A type in use cannot simply be removed; merging moves its follow-ups.
+    with pytest.raises(actions.ValidationError):
+        customization.save_picklist(
+            {"values": [v for v in values if v["key"] != "visit"]}, actor=org.admin, picklist_id=picklist.pk
+        )
+    assert PicklistValue.objects.get(picklist=picklist, key="visit").is_active
+    source = PicklistValue.objects.get(picklist=picklist, key="wechat")
+    target = PicklistValue.objects.get(picklist=picklist, key="call")
+    customization.merge_picklist_value(source.pk, target.pk, actor=org.admin)
+    assert FollowUp.objects.get(pk=wechat.pk).kind == "call"
+    assert FollowUp.objects.get(pk=visit.pk).kind == "visit"
+    assert "wechat" not in [key for key, _zh, _en in follow_up_types()]

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from guanxi.core.bootstrap import ensure_admin
+from guanxi.engagement.fields import ensure_follow_up_types
 from guanxi.engagement.pool import ensure_default_pool
 from guanxi.sales.actions import ensure_default_pipeline
 
@@ -38,6 +39,7 @@ class Command(BaseCommand):
         username, password, created = ensure_admin()
         ensure_default_pool()
         ensure_default_pipeline()
+        ensure_follow_up_types()
         if not no_demo and not Customer.objects.exists():
             self.stdout.write(f"Loading demo data ({demo_customers} customers)…")
             call_command("demo", customers=demo_customers)
