@@ -45,3 +45,22 @@ def bench_database(url: str, bench_db: str, workdir) -> tuple[str, str]:
     if not url:
         return "sqlite", f"sqlite:///{Path(workdir) / 'bench.sqlite3'}"
     raise SystemExit("--database-url must start with postgres://, postgresql:// or sqlite:///")
+
+
+def start_django(url: str, bench_db: str, prefix: str):
+    """Point Django at a fresh benchmark database (see `bench_database`), with a temporary data dir
+    and its own SQLite queue (never a shared Redis queue), and set it up. Returns (vendor, workdir)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["GUANXI_DATA_DIR"] = str(tmp)
+    vendor, db_url = bench_database(url, bench_db, tmp)
+    os.environ["GUANXI_DATABASE_URL"] = db_url
+    os.environ["GUANXI_QUEUE_URL"] = f"sqlite:///{tmp / 'queue.sqlite3'}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "guanxi.settings"
+    import django
+
+    django.setup()
+    return vendor, tmp

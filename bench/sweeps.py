@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench_common import bench_database, drop_postgres  # noqa: E402  (next to this script)
+from bench_common import drop_postgres, start_django  # noqa: E402  (next to this script)
 
 STARTED = time.perf_counter()
 
@@ -141,17 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (SQLite file)")
     args = parser.parse_args(argv)
 
-    tmp = Path(tempfile.mkdtemp(prefix="guanxi-bench-sweeps-"))
-    os.environ["GUANXI_DATA_DIR"] = str(tmp)
     url = args.database_url
-    vendor, db_url = bench_database(url, args.bench_db, tmp)
-    os.environ["GUANXI_DATABASE_URL"] = db_url
-    os.environ["GUANXI_QUEUE_URL"] = f"sqlite:///{tmp / 'queue.sqlite3'}"  # never a shared Redis queue
-    os.environ["DJANGO_SETTINGS_MODULE"] = "guanxi.settings"
-
-    import django
-
-    django.setup()
+    vendor, tmp = start_django(url, args.bench_db, "guanxi-bench-sweeps-")
     from django.core.management import call_command
     from django.utils import timezone
 
