@@ -453,8 +453,13 @@ class Registry:
             return None
         return [spec.order_expression(descending), "-pk" if descending else "pk"]
 
-    def names_for(self, objects: Iterable[Any], specs: Iterable[FieldSpec]) -> dict[tuple[str, int], str]:
-        """(kind, id) -> display name for the user and linked-record values among `objects`."""
+    def names_for(
+        self, objects: Iterable[Any], specs: Iterable[FieldSpec], *, user
+    ) -> dict[tuple[str, int], str]:
+        """(kind, id) -> display name for the user and linked-record values among `objects`.
+
+        Linked records are named only when `user` may see them (the target object's `visible_ids`);
+        the others are displayed by id. `user=None` is the system (no scope)."""
         wanted: dict[str, set[int]] = {}
         for spec in specs:
             if spec.type not in ID_TYPES:
@@ -469,10 +474,13 @@ class Registry:
         names: dict[tuple[str, int], str] = {}
         for kind, ids in wanted.items():
             if kind == "user":
-                for user in User.objects.filter(pk__in=ids):
-                    names[("user", user.pk)] = user.display_name or user.username
+                for person in User.objects.filter(pk__in=ids):
+                    names[("user", person.pk)] = person.display_name or person.username
             elif kind in _OBJECTS and _OBJECTS[kind].names:
-                for pk, name in _OBJECTS[kind].names(ids).items():
+                target = _OBJECTS[kind]
+                if user is not None and target.visible_ids is not None:
+                    ids = target.visible_ids(user, ids)
+                for pk, name in target.names(ids).items():
                     names[(kind, pk)] = name
         return names
 

@@ -80,7 +80,7 @@ def rows(user, state: queries.ListState, registry, *, typed: bool = False) -> It
     specs = queries.column_specs(state, registry)
     qs = queries.view_queryset(user, state, registry)
     for batch in _chunks(qs):
-        names = registry.names_for(batch, specs)
+        names = registry.names_for(batch, specs, user=user)
         for customer in batch:
             row: list = []
             for spec in specs:

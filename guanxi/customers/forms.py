@@ -125,20 +125,8 @@ def custom_field_sections(customer, user, *, layout: list[dict] | None = None) -
     if layout is None:
         layout = customization.layout_for(CustomObject.CUSTOMER, user)
     specs = list(registry.custom.values())
-    names = registry.names_for([customer], specs)
     # Linked records: a name (and a link) only for records the user may see.
-    visible: dict[str, set[int]] = {}
-    for spec in specs:
-        value = spec.value_of(customer)
-        if spec.type == FieldType.LINKED_RECORD and isinstance(value, int):
-            if spec.custom.linked_object not in customfields.registered_objects():
-                continue
-            target = customfields.object_spec(spec.custom.linked_object)
-            if target.visible_ids is not None:
-                visible.setdefault(spec.custom.linked_object, set()).update(target.visible_ids(user, [value]))
-    for kind, pk in list(names):
-        if kind != "user" and kind in visible and pk not in visible[kind]:
-            del names[(kind, pk)]
+    names = registry.names_for([customer], specs, user=user)
     sections = []
     shown: set[str] = set()
     for section in layout:

@@ -117,7 +117,7 @@ def _row(spec, op: str, value: str) -> dict:
 
 
 def _rows(request, customers, specs, registry) -> list[dict]:
-    names = registry.names_for(customers, specs)
+    names = registry.names_for(customers, specs, user=request.user)
     return [
         {
             "customer": c,

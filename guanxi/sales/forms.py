@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from guanxi.core import customfields, customization
 from guanxi.core.forms_fields import LayoutFormMixin, section_title
-from guanxi.core.models import CustomObject, FieldType, User
+from guanxi.core.models import CustomObject, User
 from guanxi.core.scopes import assignable_users
 from guanxi.sales import actions, queries
 from guanxi.sales.models import Deal, StageOutcome
@@ -155,16 +155,7 @@ def custom_value_sections(deal: Deal, user, registry: customfields.Registry | No
     if not registry.custom:
         return []
     specs = list(registry.custom.values())
-    names = registry.names_for([deal], specs)
-    # Linked records: a name only for records the user may see.
-    for spec in specs:
-        value = spec.value_of(deal)
-        if spec.type == FieldType.LINKED_RECORD and isinstance(value, int):
-            kind = spec.custom.linked_object
-            if kind in customfields.registered_objects():
-                target = customfields.object_spec(kind)
-                if target.visible_ids is not None and value not in target.visible_ids(user, [value]):
-                    names.pop((kind, value), None)
+    names = registry.names_for([deal], specs, user=user)  # linked records: named only if visible
     sections, shown = [], set()
     for section in customization.layout_for(CustomObject.DEAL, user):
         items = []

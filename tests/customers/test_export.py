@@ -206,3 +206,29 @@ def test_export_does_not_grow_with_rows(setup):
     assert len(rows) == 1 + 7 + 31
     referrers = {row[0]: row[-2] for row in rows[1:]}
     assert referrers["联系人0"] == "director" and referrers["联系人1"] == "rep_e2"
+
+
+def test_a_linked_customer_the_user_cannot_see_is_shown_by_id_in_the_list_and_the_export(setup):
+    from guanxi.core.customization import create_custom_field
+    from guanxi.customers import actions
+
+    org = setup
+    create_custom_field(
+        {"object_type": "customer", "key": "parent", "label_zh": "上级客户", "label_en": "Parent", "type": "linked_record",
+         "linked_object": "customer"},
+        actor=org.admin,
+    )  # fmt: skip
+    hidden = org.customers["c_s1"]  # South: outside the exporter's department
+    shown = org.customers["c_e2"]
+    actions.update_customer(
+        org.customers["c_e1"].pk, {"custom_fields": {"parent": hidden.pk}}, actor=org.admin
+    )
+    actions.update_customer(
+        org.customers["c_mgr"].pk, {"custom_fields": {"parent": shown.pk}}, actor=org.admin
+    )
+    params = {"fb": "1", "col": ["name", "cf.parent"], "sort": "created_at"}
+    client = client_for(org.exporter)
+    rows = {row[0]: row[1] for row in csv_rows(client.get("/customers/export.csv", params))[1:]}
+    assert rows["客户甲"] == str(hidden.pk) and rows["客户丁"] == shown.name
+    page = client.get("/customers/", params).content.decode()
+    assert hidden.name not in page and shown.name in page
