@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from guanxi.customers import normalize
+from guanxi import text as normalize
 from guanxi.customers.matching import Matcher, PersonRecord
 from guanxi.customers.models import (
     ContactKind,

@@ -5,7 +5,7 @@ itself, in the spirit of splink.
 
 1. Each record is normalised once (names folded to lower-case ASCII; Chinese names in simplified
    characters plus a toneless pinyin key; phones in E.164; dates of birth parsed from the usual
-   formats) with ``guanxi.customers.normalize`` where it exists.
+   formats) with ``guanxi.text`` where it exists.
 2. Candidate pairs come from the union of blocking rules (same e-mail, phone, national id; same date
    of birth and a name initial; same phonetic first name and surname, in either order; same
    phonetic name and birth year...).  Each rule gets a budget of pairs: a rule that is not
@@ -94,7 +94,7 @@ class PersonRecord:
 
 
 # --------------------------------------------------------------------------------------------------
-# Normalisation helpers.  ``guanxi.customers.normalize`` is used when it exists; small private
+# Normalisation helpers.  ``guanxi.text`` is used when it exists; small private
 # fallbacks keep this module usable on its own.
 # --------------------------------------------------------------------------------------------------
 
@@ -102,13 +102,13 @@ class PersonRecord:
 @functools.cache
 def _normalize_module() -> Any | None:
     try:
-        return importlib.import_module("guanxi.customers.normalize")
+        return importlib.import_module("guanxi.text")
     except Exception:  # pragma: no cover - depends on the deployment
         return None
 
 
 def _call(name: str, *args: Any, **kwargs: Any) -> Any | None:
-    """Call ``guanxi.customers.normalize.<name>``; None if it is missing or rejects the value."""
+    """Call ``guanxi.text.<name>``; None if it is missing or rejects the value."""
     module = _normalize_module()
     fn = getattr(module, name, None) if module is not None else None
     if not callable(fn):
