@@ -25,7 +25,7 @@ class Command(BaseCommand):
         if csv:
             if not out:
                 raise CommandError("--out is required with --csv")
-            from guanxi.customers.matching import Matcher, dedupe_csv
+            from guanxi.matching import Matcher, dedupe_csv
 
             try:
                 stats = dedupe_csv(
