@@ -1,4 +1,4 @@
-"""Measure duplicate-detection quality of guanxi.customers.matching on a labelled CSV.
+"""Measure duplicate-detection quality of guanxi.matching on a labelled CSV.
 
 Usage (from the repository root):
 
@@ -6,7 +6,8 @@ Usage (from the repository root):
     .venv/bin/python bench/dedupe_quality.py --synthetic 40000   # ~100k generated records
 
 ``--synthetic N`` writes N generated people (1 to 6 records each, Western and Chinese names, typos,
-swaps, missing fields...) with the generator of tests/customers/test_matching.py, then evaluates.
+swaps, missing fields...) with the generator of the matcher's tests (tests/matching/synthetic.py),
+then evaluates.
 
 The matcher never sees the ground truth: only this script reads the ``cluster`` column (or the
 column named by ``--truth``).  Precision, recall and F1 are computed on pairs: a predicted pair is
@@ -29,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from guanxi.customers.matching import dedupe_csv  # noqa: E402
+from guanxi.matching import dedupe_csv  # noqa: E402
+from tests.matching.synthetic import make_synthetic_people  # noqa: E402
 
 
 def _read_text(path: Path) -> str:
@@ -99,16 +101,7 @@ def evaluate(csv_path: Path, *, threshold: float | None = None, truth: str = "cl
 
 def synthetic_csv(n_people: int, seed: int, directory: Path) -> Path:
     """Generate a labelled CSV with the test-suite generator."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "_matching_tests", ROOT / "tests/customers/test_matching.py"
-    )
-    if spec is None or spec.loader is None:
-        raise SystemExit("tests/customers/test_matching.py not found")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_synthetic_people(directory / f"synthetic_{n_people}_{seed}.csv", n_people, seed)
+    return make_synthetic_people(directory / f"synthetic_{n_people}_{seed}.csv", n_people, seed)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,9 +38,9 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.db.models import Max
 
+from guanxi import text as normalize
 from guanxi.core.actions import create_department, create_user, ensure_default_roles
 from guanxi.core.models import Department, Tag, User
-from guanxi.customers import normalize
 from guanxi.customers.models import (
     Channel,
     ContactKind,

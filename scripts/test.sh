@@ -11,6 +11,8 @@ REDIS_URL=${GUANXI_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
 echo "== lint (ruff)"
 $BIN/ruff check .
 $BIN/ruff format --check .
+echo "== import contracts (import-linter, [tool.importlinter] in pyproject.toml)"
+$BIN/lint-imports
 
 run() {
   local label=$1; shift

@@ -12,8 +12,8 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
+from guanxi import text as normalize
 from guanxi.core.models import AuditEntry, Department, User
-from guanxi.customers import normalize
 from guanxi.customers.actions import display_contact, normalize_contact
 from guanxi.customers.models import Channel, ContactKind, ContactPoint, Customer, CustomerKind
 from guanxi.customers.quality import recompute_completeness

@@ -35,6 +35,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
+from guanxi import text as normalize
 from guanxi.core.models import CustomField, CustomObject, FieldStatus, FieldType, PicklistValue, User
 
 PREFIX = "cf."
@@ -658,15 +659,11 @@ def clean_value(spec: FieldSpec, value: Any, *, actor=None) -> Any:
             raise ValidationError(_("Enter text."))
         text = str(value).strip()
         if kind == FieldType.PHONE:
-            from guanxi.customers import normalize
-
             try:
                 return normalize.normalize_phone(text)
             except normalize.NormalizationError as exc:
                 raise ValidationError(str(exc)) from None
         if kind == FieldType.EMAIL:
-            from guanxi.customers import normalize
-
             try:
                 return normalize.normalize_email(text)
             except normalize.NormalizationError as exc:

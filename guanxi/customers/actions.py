@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.core import audit, customfields, settings_store
 from guanxi.core.converters import as_id
 from guanxi.core.events import EventName, emit
@@ -22,7 +23,7 @@ from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, CustomObject, Tag, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
-from guanxi.customers import identity, normalize
+from guanxi.customers import identity
 from guanxi.customers.models import (
     Channel,
     ContactKind,

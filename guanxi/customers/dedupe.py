@@ -16,8 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from guanxi.customers import normalize
-from guanxi.customers.matching import Matcher, PersonRecord
+from guanxi import text as normalize
 from guanxi.customers.models import (
     ContactKind,
     ContactPoint,
@@ -26,6 +25,7 @@ from guanxi.customers.models import (
     DedupeRun,
     DuplicateCandidate,
 )
+from guanxi.matching import Matcher, PersonRecord
 
 Progress = Callable[[str, int, int], None]
 CHUNK = 50_000

@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from rapidfuzz import fuzz
 
-from guanxi.customers import normalize
+from guanxi import text as normalize
 from guanxi.customers.models import ContactKind, ContactPoint, Customer, CustomerKind
 
 # Strongest identifier first: the first kind that matches decides where data lands.

@@ -55,6 +55,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from guanxi import text as normalize
 from guanxi.core import audit, customfields, settings_store
 from guanxi.core.context import current_causation_id, current_request_id, request_context
 from guanxi.core.events import MAX_CAUSATION_DEPTH, EventName
@@ -62,7 +63,7 @@ from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, AuditEntry, CustomObject, Event, FieldType, Tag, User
 from guanxi.core.permissions import DataScope, Perm
 from guanxi.core.scopes import user_scope_q
-from guanxi.customers import actions, identity, normalize, quality
+from guanxi.customers import actions, identity, quality
 from guanxi.customers.actions import IngestOutcome
 from guanxi.customers.models import (
     Channel,
@@ -172,7 +173,7 @@ _TAG_SEPARATORS = str.maketrans({"、": ",", ";": ",", "；": ",", "|": ","})
 
 def header_key(header: str) -> str:
     """How a column header is compared with the aliases: folded, lowercase, no spaces or notes."""
-    text = _BRACKETS_RE.sub("", header.translate(normalize._FULLWIDTH_ALL)).lower()
+    text = _BRACKETS_RE.sub("", normalize.fold_width(header)).lower()
     return "".join(ch for ch in text if ch.isalnum() or ch == "-").replace("-", "") or text.strip()
 
 

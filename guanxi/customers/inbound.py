@@ -39,11 +39,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.core import audit, customfields
 from guanxi.core.context import current_request_id
 from guanxi.core.events import EventName, emit
 from guanxi.core.models import AuditAction, CustomObject
-from guanxi.customers import actions, normalize
+from guanxi.customers import actions
 from guanxi.customers.models import (
     Channel,
     ContactKind,

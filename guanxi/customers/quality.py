@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.customers import normalize
+from guanxi import text as normalize
 from guanxi.customers.models import (
     ContactKind,
     ContactPoint,

@@ -7,9 +7,9 @@ from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
 
+from guanxi import text as normalize
 from guanxi.core.converters import as_id
 from guanxi.core.permissions import Perm
-from guanxi.customers import normalize
 from guanxi.customers.models import ContactKind, ContactPoint, Customer
 
 

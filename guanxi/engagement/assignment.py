@@ -35,6 +35,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.core import audit
 from guanxi.core.context import current_request_id
 from guanxi.core.events import emit
@@ -42,7 +43,6 @@ from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, AuditEntry, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users, user_scope_q
-from guanxi.customers import normalize
 from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Channel, Customer, LifecycleStage, Tier
 from guanxi.engagement.models import (

@@ -16,9 +16,10 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
+from guanxi import text as normalize
 from guanxi.core import settings_store
 from guanxi.core.models import AuditEntry, Event
-from guanxi.customers import importing, normalize
+from guanxi.customers import importing
 from guanxi.customers.models import (
     ContactPoint,
     Customer,

@@ -4,6 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from guanxi.matching import Matcher, dedupe_csv
+
 
 class Command(BaseCommand):
     help = (
@@ -25,8 +27,6 @@ class Command(BaseCommand):
         if csv:
             if not out:
                 raise CommandError("--out is required with --csv")
-            from guanxi.customers.matching import Matcher, dedupe_csv
-
             try:
                 stats = dedupe_csv(
                     csv, out, threshold=threshold, matcher=Matcher(workers=workers) if workers else None

@@ -1,4 +1,4 @@
-"""Tests for guanxi.customers.normalize (pure Python, runs without Django settings)."""
+"""Tests for guanxi.text, the text normalisation package (pure Python, no Django needed)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pypinyin import Style, lazy_pinyin
 
-from guanxi.customers import normalize as nz
-from guanxi.customers.normalize import (
+from guanxi import text as nz
+from guanxi.text import (
     NormalizationError,
     clean_text,
     company_name_key,
