@@ -7,7 +7,7 @@ import secrets
 from django.db import transaction
 
 from guanxi.core import audit
-from guanxi.core.events import EventName, emit
+from guanxi.core.events import CoreEvent, emit
 from guanxi.core.exceptions import require
 from guanxi.core.models import ApiToken, AuditAction, Department, Role, User
 from guanxi.core.permissions import DEFAULT_ROLES, Perm
@@ -46,7 +46,7 @@ def create_department(name: str, *, parent: Department | None = None, actor=None
     dept.path = f"{parent.path if parent else '/'}{dept.pk}/"
     dept.save(update_fields=["path"])
     audit.record(AuditAction.CREATE, dept, actor=actor, before=None, after={"name": name, "parent": parent})
-    emit(EventName.DEPARTMENT_CREATED, dept, actor=actor)
+    emit(CoreEvent.DEPARTMENT_CREATED, dept, actor=actor)
     return dept
 
 
@@ -87,7 +87,7 @@ def create_user(
         user.set_unusable_password()
     user.save()
     audit.record(AuditAction.CREATE, user, actor=actor, before=None, after=_user_snapshot(user))
-    emit(EventName.USER_CREATED, user, actor=actor)
+    emit(CoreEvent.USER_CREATED, user, actor=actor)
     return user
 
 
@@ -105,7 +105,7 @@ def update_user(user: User, changes: dict, *, actor=None) -> User:
         return user
     user.save(update_fields=[f for f in changes])
     audit.record(AuditAction.UPDATE, user, actor=actor, before=b, after=a)
-    emit(EventName.USER_UPDATED, user, actor=actor, payload={"changed": sorted(a)})
+    emit(CoreEvent.USER_UPDATED, user, actor=actor, payload={"changed": sorted(a)})
     return user
 
 
