@@ -181,7 +181,7 @@ def emit(
         causation_id=causation_id,
         depth=depth,
     )
-    transaction.on_commit(lambda: _enqueue([event.pk]))
+    transaction.on_commit(lambda: enqueue([event.pk]))
     return event
 
 
@@ -226,11 +226,11 @@ def emit_many(
         )
     events = Event.objects.bulk_create(rows, batch_size=1000)
     ids = [event.pk for event in events]
-    transaction.on_commit(lambda: _enqueue(ids))
+    transaction.on_commit(lambda: enqueue(ids))
     return events
 
 
-def _enqueue(event_ids: list[int]) -> None:
+def enqueue(event_ids: list[int]) -> None:
     from guanxi.core.tasks import process_event, process_events
 
     try:
@@ -373,7 +373,7 @@ def relay_stale(older_than_seconds: int = 60, limit: int = 1000) -> int:
     """Re-enqueue committed events that are due and that no worker has processed yet."""
     ids = list(due_events(older_than_seconds).order_by("id").values_list("id", flat=True)[:limit])
     if ids:
-        _enqueue(ids)
+        enqueue(ids)
     return len(ids)
 
 
