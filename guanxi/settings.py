@@ -151,6 +151,13 @@ HUEY["results"] = False  # nothing reads task results; storing them would only g
 HUEY["consumer"] = {"workers": int(os.environ.get("GUANXI_WORKERS", "2")), "worker_type": "thread"}
 HUEY.pop("url", None)
 
+# --- Domain events (core/events.py) ---------------------------------------------
+# A failing subscriber is retried with exponential back-off (base, 2x base, 4x base ... capped) and
+# becomes a dead letter after this many attempts; administrators retry dead letters from settings.
+EVENT_MAX_ATTEMPTS = int(os.environ.get("GUANXI_EVENT_MAX_ATTEMPTS", "5"))
+EVENT_RETRY_BASE_SECONDS = int(os.environ.get("GUANXI_EVENT_RETRY_BASE_SECONDS", "30"))
+EVENT_RETRY_MAX_SECONDS = int(os.environ.get("GUANXI_EVENT_RETRY_MAX_SECONDS", str(6 * 3600)))
+
 # --- i18n -----------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]

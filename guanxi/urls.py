@@ -24,6 +24,7 @@ urlpatterns = [
     path("settings/tokens/", web_views.api_tokens, name="api_tokens"),
     path("settings/customization/", include("guanxi.core.urls_customization")),
     path("settings/pipelines/", include("guanxi.sales.urls_settings")),
+    path("settings/events/", include("guanxi.core.urls_events")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", web_views.healthz, name="healthz"),

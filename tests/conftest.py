@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -67,6 +68,19 @@ def drain(huey) -> list:
     while (task := huey.dequeue()) is not None:
         results.append(huey.execute(task))
     return results
+
+
+@pytest.fixture
+def worker(queue):
+    """`with worker():` runs the block, then the real queue is drained as a worker would (what the
+    block committed is processed: use it in `django_db(transaction=True)` tests)."""
+
+    @contextmanager
+    def run():
+        yield
+        drain(queue)
+
+    return run
 
 
 def require_or_skip(condition: bool, reason: str) -> None:

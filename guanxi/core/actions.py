@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from guanxi.core import audit
-from guanxi.core.events import EventName, emit
+from guanxi.core import audit, events
+from guanxi.core.converters import as_id
+from guanxi.core.events import CoreEvent, emit
 from guanxi.core.exceptions import require
-from guanxi.core.models import ApiToken, AuditAction, Department, Role, User
+from guanxi.core.models import (
+    ApiToken,
+    AuditAction,
+    Department,
+    Event,
+    EventDelivery,
+    EventDeliveryStatus,
+    Role,
+    User,
+)
 from guanxi.core.permissions import DEFAULT_ROLES, Perm
 
 USER_AUDIT_FIELDS = [
@@ -46,7 +59,7 @@ def create_department(name: str, *, parent: Department | None = None, actor=None
     dept.path = f"{parent.path if parent else '/'}{dept.pk}/"
     dept.save(update_fields=["path"])
     audit.record(AuditAction.CREATE, dept, actor=actor, before=None, after={"name": name, "parent": parent})
-    emit(EventName.DEPARTMENT_CREATED, dept, actor=actor)
+    emit(CoreEvent.DEPARTMENT_CREATED, dept, actor=actor)
     return dept
 
 
@@ -87,7 +100,7 @@ def create_user(
         user.set_unusable_password()
     user.save()
     audit.record(AuditAction.CREATE, user, actor=actor, before=None, after=_user_snapshot(user))
-    emit(EventName.USER_CREATED, user, actor=actor)
+    emit(CoreEvent.USER_CREATED, user, actor=actor)
     return user
 
 
@@ -105,7 +118,7 @@ def update_user(user: User, changes: dict, *, actor=None) -> User:
         return user
     user.save(update_fields=[f for f in changes])
     audit.record(AuditAction.UPDATE, user, actor=actor, before=b, after=a)
-    emit(EventName.USER_UPDATED, user, actor=actor, payload={"changed": sorted(a)})
+    emit(CoreEvent.USER_UPDATED, user, actor=actor, payload={"changed": sorted(a)})
     return user
 
 
@@ -139,3 +152,42 @@ def authenticate_token(secret: str) -> User | None:
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
+
+
+@transaction.atomic
+def retry_dead_letters(delivery_ids, *, actor) -> int:
+    """Give failed event deliveries (dead letters) a fresh round of attempts: they return to pending
+    with their attempts reset, their events become unprocessed again and are handed to the worker
+    after commit. Returns how many were retried (deliveries no longer dead are left alone)."""
+    require(actor, Perm.SETTINGS_MANAGE)
+    raw = [delivery_ids] if isinstance(delivery_ids, str | int) else list(delivery_ids or [])
+    ids = sorted({i for i in (as_id(v) for v in raw) if i is not None})
+    if not ids:
+        raise ValidationError({"delivery_ids": [_("Select at least one failed delivery.")]})
+    deliveries = list(
+        EventDelivery.objects.select_for_update()
+        .filter(pk__in=ids, status=EventDeliveryStatus.DEAD)
+        .order_by("pk")
+    )
+    if not deliveries:
+        return 0
+    now = timezone.now()
+    EventDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+        status=EventDeliveryStatus.PENDING, attempts=0, next_attempt_at=now, updated_at=now
+    )
+    event_ids = sorted({d.event_id for d in deliveries})
+    Event.objects.filter(pk__in=event_ids).update(processed_at=None)
+    audit.record_many(
+        AuditAction.UPDATE,
+        [
+            (
+                d,
+                {"status": d.status, "attempts": d.attempts},
+                {"status": EventDeliveryStatus.PENDING, "attempts": 0},
+            )
+            for d in deliveries
+        ],
+        actor=actor,
+    )
+    transaction.on_commit(lambda: events.enqueue(event_ids))
+    return len(deliveries)

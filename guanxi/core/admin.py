@@ -9,8 +9,18 @@ from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils.translation import gettext_lazy as _
 
-from guanxi.core import audit
-from guanxi.core.models import ApiToken, AuditAction, AuditEntry, Department, Event, Role, Tag, User
+from guanxi.core import actions, audit
+from guanxi.core.models import (
+    ApiToken,
+    AuditAction,
+    AuditEntry,
+    Department,
+    Event,
+    EventDelivery,
+    Role,
+    Tag,
+    User,
+)
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -100,6 +110,22 @@ class EventAdmin(AuditEntryAdmin):
     list_filter = ("name",)
     search_fields = ("name", "request_id")
     readonly_fields = [f.name for f in Event._meta.fields]
+
+
+@admin.register(EventDelivery)
+class EventDeliveryAdmin(AuditEntryAdmin):
+    """Read-only; dead letters are retried through the action (also on Settings → failed deliveries)."""
+
+    list_display = ("id", "event", "subscriber", "status", "attempts", "next_attempt_at", "updated_at")
+    list_filter = ("status", "subscriber")
+    search_fields = ("subscriber", "event__name", "last_error")
+    readonly_fields = [f.name for f in EventDelivery._meta.fields]
+    actions = ["retry_dead_letters"]
+
+    @admin.action(description=_("Retry the selected dead letters"))
+    def retry_dead_letters(self, request, queryset):
+        count = actions.retry_dead_letters(list(queryset.values_list("pk", flat=True)), actor=request.user)
+        self.message_user(request, _("%(count)d delivery(ies) will be retried.") % {"count": count})
 
 
 @admin.register(ApiToken)

@@ -1,121 +1,397 @@
-"""Domain events through a transactional outbox.
+"""Domain events: a typed catalogue, a transactional outbox and one delivery per subscriber.
 
-An action calls `emit()` inside its transaction; the event row commits (or rolls
-back) with the data. After commit the event id is handed to the worker, which
-calls every subscribed handler. Events that never reached the queue (a crash
-between commit and enqueue) are picked up by the periodic outbox relay.
+- **Catalogue.** Every app declares its event names and payload fields in its `events.py`
+  (`declare("customer.created", "owner_id", "source")`, usually from a `TextChoices` of names).
+  `subscribe()` refuses an undeclared name when the subscriber module is imported (start-up), and
+  `emit()` refuses an undeclared name or payload field at once: a typo never passes silently.
+- **Outbox.** An action calls `emit()` (or `emit_many()`) inside its transaction; the event row
+  commits or rolls back with the data. After commit the event id is handed to the worker
+  (`transaction.on_commit`); events that never reached the queue are re-enqueued by the periodic
+  relay (`relay_stale`).
+- **Deliveries.** The worker writes one `EventDelivery` row per (event, subscriber) and runs each
+  subscriber in its own transaction: a failing subscriber rolls back only its own work, its failure
+  (attempts, error, next attempt) is written in a separate transaction after the rollback, and it is
+  retried with exponential back-off until `EVENT_MAX_ATTEMPTS`, then kept as a dead letter that an
+  administrator can retry. A worker killed mid-event re-runs only the deliveries that did not commit.
+  An event is processed when every delivery is done or dead.
+- **Causation.** Events emitted by a subscriber carry the causing event and its depth + 1; deeper than
+  `MAX_CAUSATION_DEPTH` they are dropped (the loop guard for automation).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import defaultdict
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import connection, models, transaction
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from guanxi.core.audit import json_value
 from guanxi.core.context import current_causation_id, current_request_id, request_context
-from guanxi.core.models import Event
+from guanxi.core.models import Event, EventDelivery, EventDeliveryStatus
 
 log = logging.getLogger(__name__)
 
 # Events caused by events caused by ... stop here: the loop guard for automation.
 MAX_CAUSATION_DEPTH = 8
-
-_handlers: dict[str, list[Callable[[Event], None]]] = defaultdict(list)
-
-
-class EventName(models.TextChoices):
-    CUSTOMER_CREATED = "customer.created"
-    CUSTOMER_UPDATED = "customer.updated"
-    CUSTOMER_DELETED = "customer.deleted"
-    CUSTOMER_RESTORED = "customer.restored"
-    CUSTOMER_MERGED = "customer.merged"
-    CUSTOMER_UNMERGED = "customer.unmerged"
-    ORDER_CREATED = "order.created"
-    DEAL_CREATED = "deal.created"
-    DEAL_UPDATED = "deal.updated"
-    DEAL_STAGE_CHANGED = "deal.stage_changed"
-    USER_CREATED = "user.created"
-    USER_UPDATED = "user.updated"
-    DEPARTMENT_CREATED = "department.created"
+ALL = "*"  # subscribe to every event (e.g. an automation engine)
+LAST_ERROR_MAX = 4000
 
 
-def subscribe(*names: str):
-    """Register a handler for events by name ("*" for all). Handlers run in the worker."""
+class UndeclaredEvent(ValueError):
+    """An event name, or a payload field, that no app declared in its `events.py`."""
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    name: str
+    fields: frozenset[str]
+    module: str
+
+
+_catalogue: dict[str, EventSpec] = {}
+_discovered = False
+
+
+def declare(name: str, *fields: str) -> EventSpec:
+    """Declare an event and the fields its payload may carry (from the owning app's `events.py`)."""
+    name = str(name)
+    spec = EventSpec(name, frozenset(fields), _caller_module())
+    existing = _catalogue.get(name)
+    if existing is not None and existing.module != spec.module:
+        raise UndeclaredEvent(f"event {name!r} is declared twice ({existing.module}, {spec.module})")
+    _catalogue[name] = spec
+    return spec
+
+
+def _caller_module() -> str:
+    import sys
+
+    frame = sys._getframe(2)
+    return frame.f_globals.get("__name__", "?")
+
+
+def _discover() -> None:
+    """Import every installed app's `events` module once, so all declarations are known."""
+    global _discovered
+    if not _discovered:
+        from django.utils.module_loading import autodiscover_modules
+
+        autodiscover_modules("events")
+        _discovered = True
+
+
+def catalogue() -> dict[str, EventSpec]:
+    _discover()
+    return dict(sorted(_catalogue.items()))
+
+
+def spec_for(name: str) -> EventSpec:
+    name = str(name)
+    spec = _catalogue.get(name)
+    if spec is None:
+        _discover()
+        spec = _catalogue.get(name)
+    if spec is None:
+        raise UndeclaredEvent(f"undeclared event {name!r}: declare it in the owning app's events.py")
+    return spec
+
+
+def _check_payload(spec: EventSpec, payload: dict | None) -> dict:
+    payload = payload or {}
+    unknown = set(payload) - spec.fields
+    if unknown:
+        raise UndeclaredEvent(
+            f"event {spec.name!r} has no payload field(s) {sorted(unknown)} (declared: {sorted(spec.fields)})"
+        )
+    return json_value(payload)
+
+
+# --------------------------------------------------------------------------- subscribers
+
+_subscribers: dict[str, dict[str, Callable[[Event], None]]] = {}
+
+
+def subscriber_name(fn: Callable) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def subscribe(*names: str, name: str | None = None):
+    """Register a handler for events by name ("*" for all); it runs in the worker, in its own
+    transaction, with its own attempts. Its delivery rows are keyed by `name` (default: the dotted
+    path of the function); registering the same name again replaces the handler."""
+    for event_name in names:
+        if event_name != ALL:
+            spec_for(event_name)
 
     def decorator(fn):
-        for name in names:
-            if fn not in _handlers[name]:
-                _handlers[name].append(fn)
+        key = name or subscriber_name(fn)
+        for event_name in names:
+            _subscribers.setdefault(str(event_name), {})[key] = fn
         return fn
 
     return decorator
 
 
+def subscribers_for(event_name: str) -> dict[str, Callable[[Event], None]]:
+    return {**_subscribers.get(event_name, {}), **_subscribers.get(ALL, {})}
+
+
+# --------------------------------------------------------------------------- emitting
+
+
+def _causation() -> tuple[int | None, int | None]:
+    """(causing event id, depth of a new event); depth None when the loop guard drops it."""
+    causation_id = current_causation_id()
+    if causation_id is None:
+        return None, 0
+    parent_depth = Event.objects.filter(pk=causation_id).values_list("depth", flat=True).first() or 0
+    depth = parent_depth + 1
+    return causation_id, (depth if depth <= MAX_CAUSATION_DEPTH else None)
+
+
 def emit(
     name: str, obj: models.Model | None = None, *, actor=None, payload: dict | None = None
 ) -> Event | None:
-    causation_id = current_causation_id()
-    depth = 0
-    if causation_id is not None:
-        parent_depth = Event.objects.filter(pk=causation_id).values_list("depth", flat=True).first() or 0
-        depth = parent_depth + 1
-        if depth > MAX_CAUSATION_DEPTH:
-            log.warning("event %s dropped: causation chain deeper than %s", name, MAX_CAUSATION_DEPTH)
-            return None
+    """Record a declared event in the outbox (inside the caller's transaction)."""
+    spec = spec_for(name)
+    data = _check_payload(spec, payload)
+    causation_id, depth = _causation()
+    if depth is None:
+        log.warning("event %s dropped: causation chain deeper than %s", name, MAX_CAUSATION_DEPTH)
+        return None
     event = Event.objects.create(
-        name=name,
+        name=spec.name,
         content_type=ContentType.objects.get_for_model(obj, for_concrete_model=True)
         if obj is not None
         else None,
         object_id=obj.pk if obj is not None else None,
-        payload=json_value(payload or {}),
+        payload=data,
         actor=actor if isinstance(actor, models.Model) else None,
         request_id=current_request_id(),
         causation_id=causation_id,
         depth=depth,
     )
-    transaction.on_commit(lambda: _enqueue(event.pk))
+    transaction.on_commit(lambda: enqueue([event.pk]))
     return event
 
 
-def _enqueue(event_id: int) -> None:
-    from guanxi.core.tasks import process_event
+def emit_many(
+    name: str, entries: Iterable[tuple[models.Model | None, dict | None]], *, actor=None
+) -> list[Event]:
+    """One event per (obj, payload) entry: one bulk insert, causation and depth computed once, one
+    enqueue after commit for all of them."""
+    spec = spec_for(name)
+    entries = list(entries)
+    if not entries:
+        return []
+    causation_id, depth = _causation()
+    if depth is None:
+        log.warning(
+            "%d %s events dropped: causation chain deeper than %s", len(entries), name, MAX_CAUSATION_DEPTH
+        )
+        return []
+    now, request_id = timezone.now(), current_request_id()
+    actor = actor if isinstance(actor, models.Model) else None
+    content_types: dict[type, ContentType] = {}
+    rows = []
+    for obj, payload in entries:
+        content_type = None
+        if obj is not None:
+            content_type = content_types.get(type(obj))
+            if content_type is None:
+                content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+                content_types[type(obj)] = content_type
+        rows.append(
+            Event(
+                created_at=now,
+                name=spec.name,
+                content_type=content_type,
+                object_id=obj.pk if obj is not None else None,
+                payload=_check_payload(spec, payload),
+                actor=actor,
+                request_id=request_id,
+                causation_id=causation_id,
+                depth=depth,
+            )
+        )
+    events = Event.objects.bulk_create(rows, batch_size=1000)
+    ids = [event.pk for event in events]
+    transaction.on_commit(lambda: enqueue(ids))
+    return events
+
+
+def enqueue(event_ids: list[int]) -> None:
+    from guanxi.core.tasks import process_event, process_events
 
     try:
-        process_event(event_id)
+        if len(event_ids) == 1:
+            process_event(event_ids[0])
+        else:
+            process_events(event_ids)
     except Exception:  # the queue being down must not fail a committed request
-        log.exception("could not enqueue event %s; the outbox relay will retry", event_id)
+        log.exception("could not enqueue %d event(s); the outbox relay will retry", len(event_ids))
+
+
+# --------------------------------------------------------------------------- processing
+
+
+def max_attempts() -> int:
+    return max(1, int(getattr(settings, "EVENT_MAX_ATTEMPTS", 5)))
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Wait before attempt `attempts + 1`: base, 2 x base, 4 x base ... capped."""
+    base = int(getattr(settings, "EVENT_RETRY_BASE_SECONDS", 30))
+    cap = int(getattr(settings, "EVENT_RETRY_MAX_SECONDS", 6 * 3600))
+    return dt.timedelta(seconds=min(cap, base * 2 ** max(attempts - 1, 0)))
 
 
 def process(event_id: int) -> bool:
-    """Run the handlers of one event exactly once (the row lock makes concurrent workers safe)."""
+    """Run every subscriber of one event that has not succeeded yet, each in its own transaction.
+    Returns False when the event is unknown or already processed (a duplicate delivery)."""
+    event = Event.objects.filter(pk=event_id, processed_at__isnull=True).first()
+    if event is None:
+        return False
+    handlers = subscribers_for(event.name)
+    now = timezone.now()
     with transaction.atomic():
-        event = Event.objects.select_for_update().filter(pk=event_id, processed_at__isnull=True).first()
-        if event is None:
-            return False
-        event.attempts += 1
-        with request_context(event.request_id or None, causation_id=event.pk):
-            for handler in [*_handlers.get(event.name, []), *_handlers.get("*", [])]:
-                handler(event)
-        event.processed_at = timezone.now()
-        event.save(update_fields=["processed_at", "attempts"])
+        Event.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
+        if handlers:
+            EventDelivery.objects.bulk_create(
+                [
+                    EventDelivery(event_id=event.pk, subscriber=key, created_at=now, next_attempt_at=now)
+                    for key in handlers
+                ],
+                ignore_conflicts=True,
+            )
+    due = list(
+        EventDelivery.objects.filter(
+            event_id=event.pk, status=EventDeliveryStatus.PENDING, next_attempt_at__lte=timezone.now()
+        )
+        .order_by("id")
+        .values_list("pk", "subscriber")
+    )
+    for delivery_id, key in due:
+        _deliver(event, delivery_id, handlers.get(key))
+    _settle(event.pk)
     return True
 
 
+def _lock_pending(delivery_id: int):
+    qs = EventDelivery.objects.filter(pk=delivery_id, status=EventDeliveryStatus.PENDING)
+    if connection.features.has_select_for_update_skip_locked:
+        return qs.select_for_update(skip_locked=True).first()  # another worker runs it right now
+    return qs.select_for_update().first()  # SQLite: write transactions are serialised anyway
+
+
+def _deliver(event: Event, delivery_id: int, handler: Callable | None) -> None:
+    try:
+        with transaction.atomic():
+            delivery = _lock_pending(delivery_id)
+            if delivery is None:
+                return  # done or being done by another worker meanwhile
+            if handler is None:
+                raise LookupError(f"no subscriber {delivery.subscriber!r} is registered in this worker")
+            with request_context(event.request_id or None, causation_id=event.pk):
+                handler(event)
+            now = timezone.now()
+            EventDelivery.objects.filter(pk=delivery_id).update(
+                status=EventDeliveryStatus.DONE,
+                attempts=F("attempts") + 1,
+                done_at=now,
+                updated_at=now,
+                last_error="",
+            )
+    except Exception as exc:  # noqa: BLE001  (any failure of a subscriber is recorded, never lost)
+        _record_failure(delivery_id, exc)
+
+
+def _record_failure(delivery_id: int, exc: Exception) -> None:
+    """After the subscriber's transaction rolled back: count the attempt, schedule or bury it."""
+    error = "".join(traceback.format_exception(exc))[-LAST_ERROR_MAX:]
+    with transaction.atomic():
+        delivery = EventDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None or delivery.status != EventDeliveryStatus.PENDING:
+            return
+        now = timezone.now()
+        delivery.attempts += 1
+        delivery.last_error = error
+        delivery.updated_at = now
+        if delivery.attempts >= max_attempts():
+            delivery.status = EventDeliveryStatus.DEAD
+            log.error("event %s: subscriber %s failed %d times; dead letter", delivery.event_id,
+                      delivery.subscriber, delivery.attempts)  # fmt: skip
+        else:
+            delivery.next_attempt_at = now + backoff(delivery.attempts)
+            log.warning("event %s: subscriber %s failed (attempt %d), retry at %s", delivery.event_id,
+                        delivery.subscriber, delivery.attempts, delivery.next_attempt_at)  # fmt: skip
+        delivery.save(update_fields=["attempts", "last_error", "updated_at", "status", "next_attempt_at"])
+
+
+def _settle(event_id: int) -> None:
+    """Mark the event processed when nothing is pending; else schedule the next due retry."""
+    pending = EventDelivery.objects.filter(event_id=event_id, status=EventDeliveryStatus.PENDING)
+    next_at = pending.aggregate(at=Min("next_attempt_at"))["at"]
+    if next_at is None:
+        Event.objects.filter(pk=event_id, processed_at__isnull=True).update(processed_at=timezone.now())
+        return
+    _schedule(event_id, next_at)
+
+
+def _schedule(event_id: int, at: dt.datetime) -> None:
+    from guanxi.core.tasks import process_event
+
+    delay = max(1, int((at - timezone.now()).total_seconds()) + 1)
+    try:
+        process_event.schedule(args=(event_id,), delay=delay)
+    except Exception:  # the relay picks it up when it is due
+        log.exception("could not schedule the retry of event %s", event_id)
+
+
+def due_events(older_than_seconds: int = 60, now: dt.datetime | None = None):
+    """Unprocessed events the relay should hand to a worker: committed a while ago and either never
+    run (no pending delivery yet) or with a pending delivery whose back-off has passed. Events whose
+    only pending deliveries wait for a later attempt are left alone; dead letters are never due."""
+    now = now or timezone.now()
+    pending = EventDelivery.objects.filter(event=OuterRef("pk"), status=EventDeliveryStatus.PENDING)
+    return Event.objects.filter(
+        processed_at__isnull=True, created_at__lt=now - dt.timedelta(seconds=older_than_seconds)
+    ).filter(Q(Exists(pending.filter(next_attempt_at__lte=now))) | ~Q(Exists(pending)))
+
+
 def relay_stale(older_than_seconds: int = 60, limit: int = 1000) -> int:
-    """Re-enqueue committed events that no worker has processed yet."""
-    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
-    ids = list(
-        Event.objects.filter(processed_at__isnull=True, created_at__lt=cutoff)
-        .order_by("id")
-        .values_list("id", flat=True)[:limit]
-    )
-    for event_id in ids:
-        _enqueue(event_id)
+    """Re-enqueue committed events that are due and that no worker has processed yet."""
+    ids = list(due_events(older_than_seconds).order_by("id").values_list("id", flat=True)[:limit])
+    if ids:
+        enqueue(ids)
     return len(ids)
+
+
+# --------------------------------------------------------------------------- core's own events
+
+
+class CoreEvent(models.TextChoices):
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    DEPARTMENT_CREATED = "department.created"
+
+
+declare(CoreEvent.USER_CREATED)
+declare(CoreEvent.USER_UPDATED, "changed")
+declare(CoreEvent.DEPARTMENT_CREATED)
+
+
+def delivery_error_summary(delivery: EventDelivery) -> str:
+    """The last line of the stored traceback (what the dead-letter page shows)."""
+    lines = [line for line in (delivery.last_error or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

@@ -198,6 +198,46 @@ class Event(models.Model):
         return f"{self.name}#{self.object_id}"
 
 
+class EventDeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    DEAD = "dead", _("Dead letter")
+
+
+class EventDelivery(models.Model):
+    """One subscriber's handling of one event: its own transaction, attempts, back-off and dead letter."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.CharField(_("subscriber"), max_length=200)  # dotted path of the handler
+    status = models.CharField(
+        _("status"), max_length=10, choices=EventDeliveryStatus.choices, default=EventDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "subscriber"], name="event_delivery_unique_subscriber")
+        ]
+        indexes = [
+            models.Index(
+                fields=["updated_at"],
+                name="event_delivery_dead_idx",
+                condition=models.Q(status="dead"),
+            )
+        ]
+        verbose_name = _("event delivery")
+        verbose_name_plural = _("event deliveries")
+
+    def __str__(self) -> str:
+        return f"{self.event_id} -> {self.subscriber} ({self.status})"
+
+
 class ApiToken(models.Model):
     """A per-user API token. Only a hash is stored; the secret is shown once at creation."""
 

@@ -8,7 +8,14 @@ from guanxi.core import events
 
 @db_task(retries=3, retry_delay=10)
 def process_event(event_id: int) -> bool:
+    """Run the subscribers of one outbox event (each in its own transaction, see core/events.py)."""
     return events.process(event_id)
+
+
+@db_task(retries=3, retry_delay=10)
+def process_events(event_ids: list[int]) -> int:
+    """Run the subscribers of many outbox events (`emit_many`, the outbox relay)."""
+    return sum(1 for event_id in event_ids if events.process(event_id))
 
 
 @db_periodic_task(crontab(minute="*"))

@@ -18,12 +18,13 @@ from django.utils.translation import gettext as _
 from guanxi import text as normalize
 from guanxi.core import audit, customfields, settings_store
 from guanxi.core.converters import as_id
-from guanxi.core.events import EventName, emit
+from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, CustomObject, Tag, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers import identity
+from guanxi.customers.events import CustomerEvent
 from guanxi.customers.models import (
     Channel,
     ContactKind,
@@ -494,7 +495,7 @@ def _create(cleaned: dict[str, Any], *, actor, default_source: str) -> Customer:
     _apply_contacts(customer, cleaned, default_source=channel)
     _refresh_derived(customer, check_stage=True)
     audit.record(AuditAction.CREATE, customer, actor=actor, before=None, after=snapshot(customer))
-    emit(EventName.CUSTOMER_CREATED, customer, actor=actor, payload={"owner_id": owner_id, "source": channel})
+    emit(CustomerEvent.CREATED, customer, actor=actor, payload={"owner_id": owner_id, "source": channel})
     return customer
 
 
@@ -541,7 +542,7 @@ def update_customer(
     if not fields:
         Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
     audit.record(AuditAction.UPDATE, customer, actor=actor, before=b, after=a)
-    emit(EventName.CUSTOMER_UPDATED, customer, actor=actor, payload={"changed": sorted(a)})
+    emit(CustomerEvent.UPDATED, customer, actor=actor, payload={"changed": sorted(a)})
     return customer
 
 
@@ -560,7 +561,7 @@ def delete_customer(customer_id: int, *, actor) -> Customer:
         before={"deleted_at": None},
         after={"deleted_at": customer.deleted_at},
     )
-    emit(EventName.CUSTOMER_DELETED, customer, actor=actor)
+    emit(CustomerEvent.DELETED, customer, actor=actor)
     return customer
 
 
@@ -581,7 +582,7 @@ def restore_customer(customer_id: int, *, actor) -> Customer:
     customer.deleted_by = None
     customer.save(update_fields=["deleted_at", "deleted_by"])
     audit.record(AuditAction.RESTORE, customer, actor=actor, before=before, after={"deleted_at": None})
-    emit(EventName.CUSTOMER_RESTORED, customer, actor=actor)
+    emit(CustomerEvent.RESTORED, customer, actor=actor)
     return customer
 
 
@@ -675,9 +676,7 @@ def _absorb(
         return False
     _refresh_derived(customer)
     audit.record(AuditAction.UPDATE, customer, actor=actor, before=b, after=a)
-    emit(
-        EventName.CUSTOMER_UPDATED, customer, actor=actor, payload={"changed": sorted(a), "channel": channel}
-    )
+    emit(CustomerEvent.UPDATED, customer, actor=actor, payload={"changed": sorted(a), "channel": channel})
     return True
 
 
@@ -796,7 +795,7 @@ def merge_customers(
         after={"merged_into": survivor.pk},
     )
     emit(
-        EventName.CUSTOMER_MERGED,
+        CustomerEvent.MERGED,
         survivor,
         actor=actor,
         payload={"merged_id": merged.pk, "merge_id": record.pk},
@@ -843,7 +842,7 @@ def unmerge(merge_id: int, *, actor) -> MergeRecord:
         after={"deleted_at": None},
     )
     emit(
-        EventName.CUSTOMER_UNMERGED,
+        CustomerEvent.UNMERGED,
         survivor,
         actor=actor,
         payload={"merged_id": merged.pk, "merge_id": record.pk},
@@ -907,11 +906,7 @@ def bulk_tag(customer_ids, names, *, actor, remove: bool = False) -> int:
     `update_customer` writes them) and a `customer.updated` event. Set-based: the tag links are
     read, inserted and deleted in one query each, whatever the number of customers.
     """
-    from django.contrib.contenttypes.models import ContentType
-
-    from guanxi.core.context import current_request_id
     from guanxi.core.customization import tag_allowed
-    from guanxi.core.models import AuditEntry
 
     require(actor, Perm.CUSTOMER_CHANGE)
     errors: dict[str, list[str]] = {}
@@ -971,21 +966,13 @@ def bulk_tag(customer_ids, names, *, actor, remove: bool = False) -> int:
     changed = [c for c in customers if c.pk in changed_ids]
     now = timezone.now()
     Customer.objects.filter(pk__in=changed_ids).update(updated_at=now)
-    content_type = ContentType.objects.get_for_model(Customer, for_concrete_model=True)
-    request_id, label = current_request_id(), audit.actor_label(actor)
-    AuditEntry.objects.bulk_create(
+    audit.record_many(
+        AuditAction.UPDATE,
         [
-            AuditEntry(
-                created_at=now,
-                actor=actor if isinstance(actor, User) else None,
-                actor_label=label,
-                request_id=request_id,
-                action=AuditAction.UPDATE,
-                content_type=content_type,
-                object_id=customer.pk,
-                object_repr=str(customer)[:200],
-                before={"tags": sorted(before[customer.pk])},
-                after={
+            (
+                customer,
+                {"tags": sorted(before[customer.pk])},
+                {
                     "tags": sorted(
                         before[customer.pk] - names_set if remove else before[customer.pk] | names_set
                     )
@@ -993,8 +980,7 @@ def bulk_tag(customer_ids, names, *, actor, remove: bool = False) -> int:
             )
             for customer in changed
         ],
-        batch_size=1000,
+        actor=actor,
     )
-    for customer in changed:
-        emit(EventName.CUSTOMER_UPDATED, customer, actor=actor, payload={"changed": ["tags"]})
+    emit_many(CustomerEvent.UPDATED, [(customer, {"changed": ["tags"]}) for customer in changed], actor=actor)
     return len(changed)

@@ -47,7 +47,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import DatabaseError, connection, models, transaction
 from django.db.models import F, Q
@@ -57,14 +56,15 @@ from django.utils.translation import gettext_lazy
 
 from guanxi import text as normalize
 from guanxi.core import audit, customfields, settings_store
-from guanxi.core.context import current_causation_id, current_request_id, request_context
-from guanxi.core.events import MAX_CAUSATION_DEPTH, EventName
+from guanxi.core.context import current_request_id, request_context
+from guanxi.core.events import emit_many
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, AuditEntry, CustomObject, Event, FieldType, Tag, User
+from guanxi.core.models import AuditAction, CustomObject, FieldType, Tag, User
 from guanxi.core.permissions import DataScope, Perm
 from guanxi.core.scopes import user_scope_q
 from guanxi.customers import actions, identity, quality
 from guanxi.customers.actions import IngestOutcome
+from guanxi.customers.events import CustomerEvent
 from guanxi.customers.models import (
     Channel,
     ContactKind,
@@ -1066,7 +1066,6 @@ class _Runner:
         self.locked: list[int] = []  # identity lock keys held until the chunk has committed
         self.phones = _PhoneFastPath()
         self.owner_checks: dict[int | None, dict | None] = {}
-        self.customer_ct = ContentType.objects.get_for_model(Customer).pk
         self.customer_defaults = {
             f: Customer._meta.get_field(f).get_default() for f in actions.SNAPSHOT_FIELDS if f != "company_id"
         }
@@ -1871,68 +1870,20 @@ class _Runner:
                 cursor.executemany(f"UPDATE {table} SET {sets} WHERE id = %s", params)  # noqa: S608
 
     def _audit_and_events(self, ops: list[tuple]) -> None:
-        actor = self.actor
-        actor_id = actor.pk if isinstance(actor, models.Model) else None
-        actor_label = audit.actor_label(actor)
-        request_id = current_request_id()
-        audit_cols = _columns(AuditEntry)
-        audits = []
-        for op, cust, before, after, _payload, name in ops:
-            if op == "create":
-                # audit.json_value of a fresh snapshot: only the date and the company need converting.
-                if isinstance(after["company_id"], _Cust):
-                    after["company_id"] = after["company_id"].id
-                if after["birthday"] is not None:
-                    after["birthday"] = after["birthday"].isoformat()
-            else:
-                before, after = audit.json_value(before), audit.json_value(after)
-            audits.append(
-                audit_cols.row(
-                    {
-                        "created_at": self.now,
-                        "actor_id": actor_id,
-                        "actor_label": actor_label,
-                        "request_id": request_id,
-                        "action": AuditAction.CREATE if op == "create" else AuditAction.UPDATE,
-                        "content_type_id": self.customer_ct,
-                        "object_id": cust.id,
-                        "object_repr": name[:200],
-                        "before": before,
-                        "after": after,
-                    }
-                )
-            )
-        _insert(audit_cols, audits)
-        causation_id = current_causation_id()
-        depth = 0
-        if causation_id is not None:
-            depth = (Event.objects.filter(pk=causation_id).values_list("depth", flat=True).first() or 0) + 1
-            if depth > MAX_CAUSATION_DEPTH:
-                return  # events.emit drops events this deep (loop guard)
-        event_cols = _columns(Event, with_id=True)
-        ids = _reserve_ids(Event, len(ops))
-        _insert(
-            event_cols,
-            [
-                event_cols.row(
-                    {
-                        "id": event_id,
-                        "created_at": self.now,
-                        "name": EventName.CUSTOMER_CREATED if op == "create" else EventName.CUSTOMER_UPDATED,
-                        "content_type_id": self.customer_ct,
-                        "object_id": cust.id,
-                        "payload": payload,
-                        "actor_id": actor_id,
-                        "request_id": request_id,
-                        "causation_id": causation_id,
-                        "depth": depth,
-                        "attempts": 0,
-                    }
-                )
-                for (op, cust, _b, _a, payload, _name), event_id in zip(ops, ids, strict=True)
-            ],
-        )
-        transaction.on_commit(lambda: _enqueue_events(ids))
+        """One audit entry and one event per created / updated customer, as ingest_customer writes
+        them (`audit.record_many` and `events.emit_many`: one bulk insert each)."""
+        audits: dict[str, list[tuple]] = {"create": [], "update": []}
+        events: dict[str, list[tuple]] = {"create": [], "update": []}
+        for op, cust, before, after, payload, name in ops:
+            if op == "create" and isinstance(after["company_id"], _Cust):
+                after["company_id"] = after["company_id"].id
+            obj = Customer(pk=cust.id, name=name)
+            audits[op].append((obj, before, after))
+            events[op].append((obj, payload))
+        audit.record_many(AuditAction.CREATE, audits["create"], actor=self.actor)
+        audit.record_many(AuditAction.UPDATE, audits["update"], actor=self.actor)
+        emit_many(CustomerEvent.CREATED, events["create"], actor=self.actor)
+        emit_many(CustomerEvent.UPDATED, events["update"], actor=self.actor)
 
     @staticmethod
     def _tag_ids(names: set[str]) -> dict[str, int]:
@@ -1944,13 +1895,6 @@ class _Runner:
             Tag.objects.bulk_create([Tag(name=n) for n in missing], ignore_conflicts=True)
             found.update(Tag.objects.filter(name__in=missing).values_list("name", "pk"))
         return found
-
-
-def _enqueue_events(event_ids: list[int]) -> None:
-    try:
-        _enqueue("process_events", event_ids)
-    except Exception:  # the queue being down must not fail a committed import: the outbox relay retries
-        log.exception("could not enqueue %d import events", len(event_ids))
 
 
 def _identity_lock_id(kind: str, value: str) -> int:

@@ -42,7 +42,7 @@ from django.utils.translation import gettext as _
 from guanxi import text as normalize
 from guanxi.core import audit, customfields
 from guanxi.core.context import current_request_id
-from guanxi.core.events import EventName, emit
+from guanxi.core.events import emit
 from guanxi.core.models import AuditAction, CustomObject
 from guanxi.customers import actions
 from guanxi.customers.models import (
@@ -53,6 +53,7 @@ from guanxi.customers.models import (
     InboundKind,
     InboundSource,
 )
+from guanxi.sales.events import SalesEvent
 from guanxi.sales.models import Order
 
 MAX_BODY_BYTES = 256 * 1024
@@ -67,7 +68,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 SIGNATURE_SCHEME = "sha256"
 
-ORDER_CREATED = EventName.ORDER_CREATED
+ORDER_CREATED = SalesEvent.ORDER_CREATED
 
 CHANNEL_FOR_KIND: dict[str, str] = {
     InboundKind.WEB_FORM: Channel.WEBSITE,

@@ -7,8 +7,6 @@ import logging
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from guanxi.core import events
-
 log = logging.getLogger(__name__)
 
 
@@ -32,12 +30,6 @@ def run_import_task(job_id: int, actor_id: int | None) -> int:
     from guanxi.customers import importing
 
     return importing.run_import(job_id, actor=_actor(actor_id)).processed_rows
-
-
-@db_task(retries=3, retry_delay=10)
-def process_events(event_ids: list[int]) -> int:
-    """Run the handlers of many outbox events (the bulk import writes them in chunks)."""
-    return sum(1 for event_id in event_ids if events.process(event_id))
 
 
 @db_periodic_task(crontab(minute="*/5"))

@@ -24,6 +24,7 @@ from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Customer
+from guanxi.engagement.events import EngagementEvent
 from guanxi.engagement.fields import follow_up_types
 from guanxi.engagement.models import (
     Cadence,
@@ -36,15 +37,6 @@ from guanxi.engagement.models import (
     TaskSource,
     TaskStatus,
 )
-
-
-class EngagementEvent:
-    FOLLOW_UP_LOGGED = "follow_up.logged"
-    TASK_CREATED = "task.created"
-    TASK_COMPLETED = "task.completed"
-    TASK_CANCELLED = "task.cancelled"
-    CADENCE_STARTED = "cadence.started"
-    CADENCE_ENDED = "cadence.ended"
 
 
 def _when(value: Any, field: str, errors: dict) -> dt.datetime | None:
@@ -394,7 +386,7 @@ def set_cadence_state(
 
 
 def stop_cadences_on_won_deal(customer_id: int, *, actor) -> None:
-    """Hook for the sales pipeline: a won deal ends the customer's running cadences."""
+    """A won deal ends the customer's running cadences (subscribed to `deal.stage_changed` in tasks.py)."""
     for enrollment in CadenceEnrollment.objects.filter(
         customer_id=customer_id, status__in=[EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED]
     ):

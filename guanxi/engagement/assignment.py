@@ -7,15 +7,15 @@ transaction, audit entries, a domain event, nothing written when nothing changes
 Assignment: the first active rule (by position) whose conditions match a new lead picks one of its
 eligible reps (active, not away, on duty, under capacity) by round robin, least loaded or weighted
 by recent conversion. The lead gets an owner, a first-response clock (`Assignment`), an ownership
-history row, an audit entry, a `customer.assigned` event, and the rep a notification. The rule row
-is locked while a lead is assigned, so concurrent workers keep round robin even and capacity exact
+history row, an audit entry and a `customer.assigned` event (on which messaging's subscriber tells
+the rep). The rule row is locked while a lead is assigned, so concurrent workers keep round robin even and capacity exact
 within a rule. A lead nobody can take stays unowned; the reason is logged and emitted as a
 `lead.unassignable` event (a hook for automation, e.g. "tell the sales director"), and the
 waiting-lead sweep retries it quietly when reps come on duty.
 
 Handover: every live customer and open task of one user moves to another in one transaction with
-ownership history, one audit entry per moved row, a `Handover` summary, one event and a
-notification to the receiver. A failure anywhere leaves nothing moved.
+ownership history, one audit entry per moved row, a `Handover` summary and one event (on
+which messaging notifies the receiver). A failure anywhere leaves nothing moved.
 """
 
 from __future__ import annotations
@@ -27,24 +27,22 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi import text as normalize
 from guanxi.core import audit
-from guanxi.core.context import current_request_id
-from guanxi.core.events import emit
+from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, AuditEntry, User
+from guanxi.core.models import AuditAction, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users, user_scope_q
 from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Channel, Customer, LifecycleStage, Tier
+from guanxi.engagement.events import AssignmentEvent
 from guanxi.engagement.models import (
     Assignment,
     AssignmentRule,
@@ -55,7 +53,6 @@ from guanxi.engagement.models import (
     Task,
     TaskStatus,
 )
-from guanxi.messaging.actions import notify
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +71,6 @@ WAITING_LEAD_DAYS = 3
 MAX_FIRST_RESPONSE_MINUTES = 30 * 24 * 60
 MAX_TRANSFER = 5000
 CHUNK = 500
-
-
-class AssignmentEvent:
-    CUSTOMER_ASSIGNED = "customer.assigned"
-    LEAD_UNASSIGNABLE = "lead.unassignable"
-    CUSTOMERS_TRANSFERRED = "customers.transferred"
-    HANDOVER_COMPLETED = "handover.completed"
 
 
 class Unassignable(models.TextChoices):
@@ -373,15 +363,6 @@ def assign_lead(
             "first_response_due_at": assignment.first_response_due_at,
         },
     )
-    due = timezone.localtime(assignment.first_response_due_at)
-    notify(
-        rep,
-        kind="lead_assigned",
-        title=_("New lead: %(name)s") % {"name": customer.name},
-        body=_("Please contact this lead by %(due)s.") % {"due": due.strftime("%Y-%m-%d %H:%M")},
-        url=reverse("customers:detail", args=[customer.pk]),
-        dedupe_key=f"lead_assigned:{customer.pk}:{rep.pk}",
-    )
     return assignment
 
 
@@ -475,41 +456,18 @@ def breach_sweep(now: dt.datetime | None = None, chunk: int = CHUNK) -> dict[str
             )
             if not batch:
                 break
-            for assignment in batch:
-                managers += _notify_breach(assignment)
+            emit_many(
+                AssignmentEvent.LEAD_RESPONSE_OVERDUE,
+                [
+                    (assignment, {"assignment_id": assignment.pk, "owner_id": assignment.owner_id,
+                                  "manager_id": assignment.owner.manager_id, "customer_id": assignment.customer_id})
+                    for assignment in batch
+                ],
+            )  # fmt: skip
+            managers += sum(1 for assignment in batch if assignment.owner.manager_id is not None)
             Assignment.objects.filter(pk__in=[a.pk for a in batch]).update(breach_notified_at=now)
             breaches += len(batch)
     return {"breaches": breaches, "managers_notified": managers}
-
-
-def _notify_breach(assignment: Assignment) -> int:
-    rep, customer = assignment.owner, assignment.customer
-    url = reverse("customers:detail", args=[customer.pk])
-    values = {
-        "customer": customer.name,
-        "rep": rep,
-        "due": timezone.localtime(assignment.first_response_due_at).strftime("%Y-%m-%d %H:%M"),
-    }
-    notify(
-        rep,
-        kind="lead_response_overdue",
-        title=_("First response overdue: %(customer)s") % values,
-        body=_("This lead should have been contacted by %(due)s. Please follow up now.") % values,
-        url=url,
-        dedupe_key=f"lead_breach:{assignment.pk}:rep",
-    )
-    manager = rep.manager
-    if manager is None:
-        return 0
-    notify(
-        manager,
-        kind="lead_response_breach",
-        title=_("Lead not contacted in time: %(customer)s") % values,
-        body=_("%(rep)s has not followed up this lead; the first-response target was %(due)s.") % values,
-        url=url,
-        dedupe_key=f"lead_breach:{assignment.pk}:manager",
-    )
-    return 1
 
 
 # --------------------------------------------------------------------------- rules: editing
@@ -693,27 +651,20 @@ class _Moved(NamedTuple):
 def _bulk_audit(
     rows: Sequence[_Moved], model: type[models.Model], *, actor, field: str, to_user: User
 ) -> None:
-    """One audit entry per moved row, shaped exactly like `audit.record` (bulk insert); a customer
-    that left a pool also records its pool, as the pool actions do."""
-    content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
-    request_id, label, now = current_request_id(), audit.actor_label(actor), timezone.now()
-    AuditEntry.objects.bulk_create(
+    """One audit entry per moved row (`audit.record_many`); a customer that left a pool also records
+    its pool, as the pool actions do."""
+    label_field = "name" if model is Customer else "title"
+    audit.record_many(
+        AuditAction.UPDATE,
         [
-            AuditEntry(
-                created_at=now,
-                actor=_user_or_none(actor),
-                actor_label=label,
-                request_id=request_id,
-                action=AuditAction.UPDATE,
-                content_type=content_type,
-                object_id=row.pk,
-                object_repr=str(row.label)[:200],
-                before={field: row.owner_id, **({"pool_id": row.pool_id} if row.pool_id else {})},
-                after={field: to_user.pk, **({"pool_id": None} if row.pool_id else {})},
+            (
+                model(pk=row.pk, **{label_field: str(row.label)}),
+                {field: row.owner_id, **({"pool_id": row.pool_id} if row.pool_id else {})},
+                {field: to_user.pk, **({"pool_id": None} if row.pool_id else {})},
             )
             for row in rows
         ],
-        batch_size=CHUNK,
+        actor=actor,
     )
 
 
@@ -757,7 +708,7 @@ def handover(
 ) -> Handover:
     """Employee-departure handover (离职交接): every live customer, open task (and open deal) of one
     user moves to another in ONE transaction, with ownership history, one audit entry per moved
-    row, a Handover summary, a `handover.completed` event and a notification to the receiver."""
+    row, a Handover summary and a `handover.completed` event (messaging tells the receiver)."""
     require(actor, Perm.CUSTOMER_ASSIGN)
     now = now or timezone.now()
     from_user = handover_sources(actor).filter(pk=from_user_id).first()
@@ -825,15 +776,6 @@ def handover(
         payload={"from_user_id": from_user.pk, "to_user_id": to_user.pk, "customers": len(customers),
                  "tasks": len(tasks), "deals": len(deal_ids)},
     )  # fmt: skip
-    notify(
-        to_user,
-        kind="handover_received",
-        title=_("Handover from %(name)s") % {"name": from_user},
-        body=_("You now own %(customers)d customer(s) and %(tasks)d open task(s) from %(name)s.")
-        % {"customers": len(customers), "tasks": len(tasks), "name": from_user},
-        url=reverse("assignment:handover_detail", args=[record.pk]),
-        dedupe_key=f"handover:{record.pk}",
-    )
     return record
 
 
@@ -912,13 +854,4 @@ def transfer_customers(
             "task_ids": [t.pk for t in tasks],
         },
     )
-    if _user_or_none(actor) is None or actor.pk != to_user.pk:
-        notify(
-            to_user,
-            kind="customers_transferred",
-            title=_("%(count)d customer(s) transferred to you") % {"count": len(rows)},
-            body=_("%(actor)s transferred %(count)d customer(s) and %(tasks)d open task(s) to you.")
-            % {"actor": actor if actor is not None else _("System"), "count": len(rows), "tasks": len(tasks)},
-            url=reverse("customers:list") + f"?owner={to_user.pk}",
-        )
     return len(rows)

@@ -31,7 +31,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Greatest
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -39,11 +38,12 @@ from django.utils.translation import ngettext
 
 from guanxi.core import audit
 from guanxi.core.context import current_request_id
-from guanxi.core.events import emit
+from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, AuditEntry, Department, User
+from guanxi.core.models import AuditAction, AuditEntry, Department, Event, User
 from guanxi.core.permissions import Perm
 from guanxi.customers.models import Customer, Tier
+from guanxi.engagement.events import PoolEvent
 from guanxi.engagement.models import OwnershipChange, OwnershipReason, Pool
 from guanxi.sales.models import Deal, Order, OrderStatus, StageOutcome
 
@@ -52,17 +52,6 @@ log = logging.getLogger(__name__)
 CLAIM_WINDOW = dt.timedelta(hours=24)  # the claim limit counts claims in this rolling window
 RELEASE_REASON_MAX = 200
 WARNING_NAMES = 5  # customers named in a warning; the rest are on the "about to return" page
-
-
-class PoolEvent(models.TextChoices):
-    """Domain events of the public pool (emitted through the outbox like `core.events.EventName`)."""
-
-    CLAIMED = "customer.claimed"
-    RELEASED = "customer.released"
-    # One summary event per pool and sweep run (not one per customer: a sweep may move 100,000
-    # customers). Its payload says when; the OwnershipChange rows with `at` = that time and
-    # reason "reclaimed" are the detail.
-    RECLAIMED = "pool.reclaimed"
 
 
 class RefusalCode(models.TextChoices):
@@ -533,22 +522,17 @@ def _reclaim_chunk_generic(due: QuerySet, pool: Pool, now: dt.datetime, ctx: dic
         ],
         batch_size=2_000,
     )
-    AuditEntry.objects.bulk_create(
+    audit.record_many(
+        AuditAction.UPDATE,
         [
-            AuditEntry(
-                created_at=now,
-                actor_label=ctx["actor_label"],
-                request_id=ctx["request_id"],
-                action=AuditAction.UPDATE,
-                content_type_id=ctx["content_type_id"],
-                object_id=cid,
-                object_repr=name[:200],
-                before=_ownership_snapshot(owner_id, None),
-                after=_ownership_snapshot(None, pool.pk),
-            )  # fmt: skip
+            (
+                Customer(pk=cid, name=name),
+                _ownership_snapshot(owner_id, None),
+                _ownership_snapshot(None, pool.pk),
+            )
             for cid, owner_id, name in rows
         ],
-        batch_size=1_000,
+        actor=None,
     )
     return moved
 
@@ -556,10 +540,8 @@ def _reclaim_chunk_generic(due: QuerySet, pool: Pool, now: dt.datetime, ctx: dic
 def _warn_owners(pool: Pool, owners: QuerySet, now: dt.datetime) -> tuple[int, int]:
     """Tell each owner, once per local day, how many of their customers return to the pool within the
     pool's warning period (one digest per owner, not one message per customer: a sweep over a million
-    customers must not send a hundred thousand notifications). Returns (owners at risk, sent)."""
-    from guanxi.messaging.actions import notify
-    from guanxi.messaging.models import Notification
-
+    customers must not send a hundred thousand notifications). One `pool.warning` event per owner and
+    day; messaging's subscriber sends the notification. Returns (owners at risk, warnings emitted)."""
     if not pool.warn_days:
         return 0, 0
     at_risk = due_queryset(pool, owners, now + dt.timedelta(days=pool.warn_days))
@@ -567,35 +549,25 @@ def _warn_owners(pool: Pool, owners: QuerySet, now: dt.datetime) -> tuple[int, i
     if not counts:
         return 0, 0
     day = timezone.localdate(now).isoformat()
-    keys = {owner_id: f"pool-warn:{owner_id}:{day}" for owner_id in counts}
     done = set(
-        Notification.objects.filter(dedupe_key__in=list(keys.values())).values_list("dedupe_key", flat=True)
+        Event.objects.filter(name=PoolEvent.WARNING, payload__day=day).values_list(
+            "payload__owner_id", flat=True
+        )
     )
-    todo = [owner_id for owner_id, key in keys.items() if key not in done]
-    users = User.objects.in_bulk(todo)
-    url = reverse("pool:at_risk")
-    sent = 0
+    todo = [owner_id for owner_id in counts if owner_id not in done]
+    warnings = []
     for owner_id in todo:
-        user = users.get(owner_id)
-        if user is None:
-            continue
-        count = counts[owner_id]
         names = list(
             at_risk.filter(owner_id=owner_id)
             .order_by(FOLLOW_UP_CLOCK, "id")
             .values_list("name", flat=True)[:WARNING_NAMES]
         )
-        title = ngettext(
-            "%(count)d of your customers returns to the public pool within %(days)d days",
-            "%(count)d of your customers return to the public pool within %(days)d days",
-            count,
-        ) % {"count": count, "days": pool.warn_days}
-        listed = "、".join(names) + ("…" if count > len(names) else "")
-        body = _("Follow up to keep them: %(names)s") % {"names": listed}
-        with transaction.atomic():
-            if notify(user, kind="pool.warning", title=title, body=body, url=url, dedupe_key=keys[owner_id]):
-                sent += 1
-    return len(counts), sent
+        payload = {"owner_id": owner_id, "pool_id": pool.pk, "count": counts[owner_id], "days": pool.warn_days,
+                   "names": names, "day": day}  # fmt: skip
+        warnings.append((User(pk=owner_id), payload))
+    with transaction.atomic():
+        emit_many(PoolEvent.WARNING, warnings)
+    return len(counts), len(warnings)
 
 
 def reclaim_sweep(now: dt.datetime | None = None, chunk: int = 50_000) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Set-based sweeps of the follow-up engine: overdue reminders and escalation to the manager.
 
 One query per tier and id range finds the tasks; one UPDATE marks them; people get one summary
-notification per run (not one per task), so a rep with forty overdue tasks gets one reminder.
+notification per run (not one per task: one event per person, on which messaging's subscriber
+sends the notification), so a rep with forty overdue tasks gets one reminder.
 Idempotent: the marks are written with the same `now` the selection used, so a second run with the
 same clock finds nothing to do.
 """
@@ -13,14 +14,13 @@ from collections import Counter
 
 from django.db import transaction
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from guanxi.core import settings_store
+from guanxi.core.events import emit_many
 from guanxi.core.models import User
+from guanxi.engagement.events import EngagementEvent
 from guanxi.engagement.models import Task, TaskStatus
-from guanxi.messaging.actions import notify
 
 
 def _chunks(now: dt.datetime, chunk: int):
@@ -86,31 +86,27 @@ def overdue_sweep(now: dt.datetime | None = None, chunk: int = 100_000) -> dict[
 
 
 def _notify_reminders(counts: Counter[int], now: dt.datetime) -> None:
-    users = User.objects.in_bulk(list(counts))
-    url = reverse("today")
-    for user_id, count in counts.items():
-        notify(
-            users[user_id],
-            kind="task_overdue",
-            title=_("%(count)d overdue task(s)") % {"count": count},
-            body=_("You have %(count)d overdue task(s). Open your today page to work them.")
-            % {"count": count},
-            url=url,
-            dedupe_key=f"overdue:{user_id}:{now.isoformat()}",
+    """One `task.overdue` event per owner (messaging's subscriber sends the one summary)."""
+    with transaction.atomic():
+        emit_many(
+            EngagementEvent.TASKS_OVERDUE,
+            [
+                (User(pk=user_id), {"owner_id": user_id, "count": count, "at": now})
+                for user_id, count in counts.items()
+            ],
         )
 
 
 def _notify_escalations(counts: Counter[tuple[int, int]], now: dt.datetime) -> None:
-    ids = {m for m, _o in counts} | {o for _m, o in counts}
-    users = User.objects.in_bulk(list(ids))
-    url = reverse("today") + "?team=overdue"
-    for (manager_id, owner_id), count in counts.items():
-        owner = users[owner_id]
-        notify(
-            users[manager_id],
-            kind="task_escalated",
-            title=_("%(name)s has %(count)d task(s) overdue") % {"name": owner, "count": count},
-            body=_("These tasks were not done after the reminder. Check in with %(name)s.") % {"name": owner},
-            url=url,
-            dedupe_key=f"escalation:{manager_id}:{owner_id}:{now.isoformat()}",
+    """One `task.escalated` event per (manager, owner) (messaging's subscriber tells the manager)."""
+    with transaction.atomic():
+        emit_many(
+            EngagementEvent.TASKS_ESCALATED,
+            [
+                (
+                    User(pk=manager_id),
+                    {"manager_id": manager_id, "owner_id": owner_id, "count": count, "at": now},
+                )
+                for (manager_id, owner_id), count in counts.items()
+            ],
         )

@@ -3,8 +3,12 @@
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, lock_task
 
-from guanxi.core.events import EventName, subscribe
+from guanxi.core.events import subscribe
+from guanxi.customers.events import CustomerEvent
 from guanxi.engagement import sweeps
+from guanxi.engagement.events import PoolEvent
+from guanxi.sales.events import SalesEvent
+from guanxi.sales.models import StageOutcome
 
 
 @db_periodic_task(crontab(minute="*/15"))
@@ -13,7 +17,7 @@ def overdue_sweep_task() -> dict:
     return sweeps.overdue_sweep()
 
 
-@subscribe(EventName.CUSTOMER_CREATED, "customer.assigned", "customer.claimed")
+@subscribe(CustomerEvent.CREATED, CustomerEvent.ASSIGNED, PoolEvent.CLAIMED)
 def start_cadence_for_new_customer(event) -> None:
     """A customer that gets an owner (created with one, assigned, claimed from the pool) enters the
     cadence that matches its tier and stage (跟进规范)."""
@@ -25,3 +29,13 @@ def start_cadence_for_new_customer(event) -> None:
     ).first()
     if customer is not None:
         actions.start_cadence(customer.pk, actor=None)
+
+
+@subscribe(SalesEvent.DEAL_STAGE_CHANGED)
+def stop_cadences_when_deal_won(event) -> None:
+    """A deal that reaches a won stage ends the customer's running cadences (跟进规范 stop on a win)."""
+    if event.payload.get("outcome") != StageOutcome.WON or not event.payload.get("customer_id"):
+        return
+    from guanxi.engagement import actions
+
+    actions.stop_cadences_on_won_deal(event.payload["customer_id"], actor=None)

@@ -7,8 +7,9 @@ import logging
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
-from guanxi.core.events import EventName, subscribe
+from guanxi.core.events import subscribe
 from guanxi.core.exceptions import NotFound
+from guanxi.customers.events import CustomerEvent
 from guanxi.engagement import assignment
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def assign_waiting_leads_task() -> dict:
     return assignment.assign_waiting_leads()
 
 
-@subscribe(EventName.CUSTOMER_CREATED)
+@subscribe(CustomerEvent.CREATED)
 def assign_new_lead(event) -> None:
     """A new unowned customer in a lead stage is assigned by the rules (runs in the worker, inside the
     event's transaction: if assignment fails the event is retried, never lost)."""

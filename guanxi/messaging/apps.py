@@ -8,4 +8,4 @@ class MessagingConfig(AppConfig):
     verbose_name = _("Notifications")
 
     def ready(self) -> None:
-        from guanxi.messaging import tasks  # noqa: F401  (registers worker tasks)
+        from guanxi.messaging import subscribers, tasks  # noqa: F401  (registers worker tasks and subscribers)

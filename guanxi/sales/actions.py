@@ -14,12 +14,13 @@ from django.utils.translation import gettext as _
 
 from guanxi.core import audit, customfields
 from guanxi.core.converters import as_id
-from guanxi.core.events import EventName, emit
+from guanxi.core.events import emit
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, CustomObject, Picklist, PicklistValue, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.actions import get_for_write
+from guanxi.sales.events import SalesEvent
 from guanxi.sales.models import Deal, Pipeline, PipelineObject, Stage, StageOutcome
 
 LOST_REASONS = "lost-reason"
@@ -387,7 +388,7 @@ def create_deal(customer_id: int, data: dict[str, Any], *, actor) -> Deal:
     deal.save()
     audit.record(AuditAction.CREATE, deal, actor=actor, before=None, after=_snapshot(deal))
     emit(
-        EventName.DEAL_CREATED,
+        SalesEvent.DEAL_CREATED,
         deal,
         actor=actor,
         payload={"customer_id": customer.pk, "stage_id": deal.stage_id},
@@ -422,11 +423,12 @@ def update_deal(deal_id: int, data: dict[str, Any], *, actor) -> Deal:
         return deal
     deal.save()
     audit.record(AuditAction.UPDATE, deal, actor=actor, before=changed_before, after=changed_after)
-    emit(EventName.DEAL_UPDATED, deal, actor=actor, payload={"changed": sorted(changed_after)})
+    emit(SalesEvent.DEAL_UPDATED, deal, actor=actor, payload={"changed": sorted(changed_after)})
     if deal.stage_id != old_stage:
         emit(
-            EventName.DEAL_STAGE_CHANGED, deal, actor=actor,
-            payload={"from_stage_id": old_stage, "to_stage_id": deal.stage_id, "outcome": deal.stage.outcome},
+            SalesEvent.DEAL_STAGE_CHANGED, deal, actor=actor,
+            payload={"customer_id": deal.customer_id, "from_stage_id": old_stage, "to_stage_id": deal.stage_id,
+                 "outcome": deal.stage.outcome},
         )  # fmt: skip
     return deal
 

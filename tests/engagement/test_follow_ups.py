@@ -99,18 +99,21 @@ def test_pause_and_resume_slide_the_schedule(org):
     assert keep_in_touch.due_at == NOW + dt.timedelta(hours=80) + dt.timedelta(days=2)  # every 2 days for A
 
 
-def test_overdue_sweep_reminds_then_escalates_once(org):
+@pytest.mark.django_db(transaction=True)
+def test_overdue_sweep_reminds_then_escalates_once(org, worker):
     customer = make_customer(org.rep_e1, name="逾期客户", tier="B")
     for i in range(3):
         actions.create_task({"title": f"任务{i}", "due_at": NOW - dt.timedelta(hours=1), "customer_id": customer.pk},
                             actor=org.rep_e1)  # fmt: skip
-    result = sweeps.overdue_sweep(now=NOW)
+    with worker():  # the notifications are sent by messaging's subscribers in the worker
+        result = sweeps.overdue_sweep(now=NOW)
     assert result == {"reminded_tasks": 3, "reminded_users": 1, "escalated_tasks": 0, "managers_notified": 0}
     assert Notification.objects.filter(recipient=org.rep_e1, kind="task_overdue").count() == 1  # one summary
     assert sweeps.overdue_sweep(now=NOW)["reminded_tasks"] == 0  # idempotent
     # Not yet time to escalate or to remind again (tier B: every 72 h).
     assert sweeps.overdue_sweep(now=NOW + dt.timedelta(hours=23))["escalated_tasks"] == 0
-    later = sweeps.overdue_sweep(now=NOW + dt.timedelta(hours=25))
+    with worker():
+        later = sweeps.overdue_sweep(now=NOW + dt.timedelta(hours=25))
     assert later["escalated_tasks"] == 3 and later["managers_notified"] == 1 and later["reminded_tasks"] == 0
     notice = Notification.objects.get(recipient=org.manager_e, kind="task_escalated")
     assert str(org.rep_e1) in notice.title

@@ -73,9 +73,10 @@ def leaving(org):
 # --------------------------------------------------------------------------- acceptance 5
 
 
-@pytest.mark.django_db
-def test_handover_moves_customers_and_open_tasks_with_audit(org, leaving):
-    record = assignment.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.manager_e)
+@pytest.mark.django_db(transaction=True)
+def test_handover_moves_customers_and_open_tasks_with_audit(org, leaving, worker):
+    with worker():  # the receiver's notification is sent by messaging's subscriber in the worker
+        record = assignment.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.manager_e)
 
     moved = leaving["customers"]
     tasks = leaving["tasks"]
@@ -115,7 +116,7 @@ def test_handover_moves_customers_and_open_tasks_with_audit(org, leaving):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("failing", ["_move_deals", "notify", "emit"])
+@pytest.mark.parametrize("failing", ["_move_deals", "emit"])
 def test_a_failure_midway_leaves_nothing_half_moved(org, leaving, monkeypatch, failing):
     before = state()
 
@@ -175,16 +176,17 @@ def test_handover_stays_within_the_actors_data_scope(org, leaving):
 # --------------------------------------------------------------------------- bulk transfer
 
 
-@pytest.mark.django_db
-def test_bulk_transfer_moves_only_visible_customers_and_their_owners_tasks(org):
+@pytest.mark.django_db(transaction=True)
+def test_bulk_transfer_moves_only_visible_customers_and_their_owners_tasks(org, worker):
     c_e1, c_e2, c_s1 = (org.customers[k] for k in ("c_e1", "c_e2", "c_s1"))
     own_task = make_task(org.rep_e1, c_e1)
     colleague_task = make_task(org.rep_e2, c_e1)
     done_task = make_task(org.rep_e1, c_e1, status=TaskStatus.DONE)
 
-    moved = assignment.transfer_customers(
-        [str(c_e1.pk), c_e2.pk, c_s1.pk], org.manager_e.pk, actor=org.manager_e
-    )  # c_s1 is outside the East manager's scope
+    with worker():  # messaging's subscriber decides about the notification in the worker
+        moved = assignment.transfer_customers(
+            [str(c_e1.pk), c_e2.pk, c_s1.pk], org.manager_e.pk, actor=org.manager_e
+        )  # c_s1 is outside the East manager's scope
 
     assert moved == 2
     owners = dict(Customer.objects.values_list("pk", "owner_id"))
@@ -217,12 +219,13 @@ def test_bulk_transfer_moves_only_visible_customers_and_their_owners_tasks(org):
         assignment.transfer_customers(["1; drop"], org.rep_e2.pk, actor=org.manager_e)
 
 
-@pytest.mark.django_db
-def test_transferring_a_pool_customer_takes_it_out_of_the_pool(org):
+@pytest.mark.django_db(transaction=True)
+def test_transferring_a_pool_customer_takes_it_out_of_the_pool(org, worker):
     pool = Pool.objects.create(name="华东公海")
     c_pool = org.customers["c_pool"]
     Customer.objects.filter(pk=c_pool.pk).update(pool=pool)
-    assert assignment.transfer_customers([c_pool.pk], org.rep_e2.pk, actor=org.admin) == 1
+    with worker():  # the receiver's notification is sent by messaging's subscriber in the worker
+        assert assignment.transfer_customers([c_pool.pk], org.rep_e2.pk, actor=org.admin) == 1
     c_pool.refresh_from_db()
     assert (c_pool.owner_id, c_pool.pool_id) == (org.rep_e2.pk, None)
     change = OwnershipChange.objects.get(customer=c_pool)

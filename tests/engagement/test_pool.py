@@ -248,8 +248,8 @@ def test_the_claim_limit_counts_claims_in_a_rolling_24_hours_per_pool(org):
 # --------------------------------------------------------------------------- the reclaim sweep
 
 
-@pytest.mark.django_db
-def test_reclaim_sweep_with_a_fake_clock(org):
+@pytest.mark.django_db(transaction=True)
+def test_reclaim_sweep_with_a_fake_clock(org, worker):
     east_pool, default = make_pools(org)  # 30 days without follow-up, warned 3 days before
     due = new_customer(org.rep_e1, "到期客户", last_follow_up_at=T0)
     locked = new_customer(org.rep_e1, "锁定客户", last_follow_up_at=T0, locked=True)
@@ -267,7 +267,8 @@ def test_reclaim_sweep_with_a_fake_clock(org):
     assert not warnings.exists()
 
     # Day N-3: one warning per owner with customers due within 3 days; a second run sends nothing.
-    stats = pool_actions.reclaim_sweep(now=day(27))
+    with worker():  # the warnings are sent by messaging's subscriber in the worker
+        stats = pool_actions.reclaim_sweep(now=day(27))
     assert stats["reclaimed"] == 0 and stats["warnings_sent"] == 2
     assert sorted(warnings.values_list("recipient__username", flat=True)) == ["rep_e1", "rep_s1"]
     note = warnings.get(recipient=org.rep_e1)

@@ -89,7 +89,7 @@ def test_move_checks_required_fields_then_audits_and_emits(org, pipeline, stages
     assert entries[-1].after == {"stage_id": negotiation.pk}
     assert _events(deal.pk) == ["deal.created", "deal.updated", "deal.updated", "deal.stage_changed"]
     changed = Event.objects.get(object_id=deal.pk, name="deal.stage_changed")
-    assert changed.payload == {"from_stage_id": stages["Qualification"].pk, "to_stage_id": negotiation.pk,
+    assert changed.payload == {"customer_id": deal.customer_id, "from_stage_id": stages["Qualification"].pk, "to_stage_id": negotiation.pk,
                                "outcome": "open"}  # fmt: skip
 
     # Moving to the stage it is in changes nothing and records nothing.

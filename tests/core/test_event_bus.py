@@ -1,0 +1,294 @@
+"""The event bus (core/events.py): a typed catalogue, one delivery per (event, subscriber) with its own
+transaction, attempts, back-off and dead letter, retry from the settings page, a killed worker re-running
+only what did not commit, emit_many / record_many. Through the real queue (SQLite or Redis)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import pytest
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from guanxi.core import audit, events
+from guanxi.core.actions import create_department
+from guanxi.core.context import request_context
+from guanxi.core.events import CoreEvent, UndeclaredEvent
+from guanxi.core.models import (
+    AuditAction,
+    AuditEntry,
+    Department,
+    Event,
+    EventDelivery,
+    Tag,
+)
+from tests.conftest import drain
+from tests.factories import PASSWORD
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+EVENT = CoreEvent.DEPARTMENT_CREATED  # an event no app subscribes to: the tests' subscribers are alone
+
+
+@pytest.fixture
+def bus(monkeypatch):
+    """Subscribers registered by a test are forgotten after it."""
+    monkeypatch.setattr(events, "_subscribers", {k: dict(v) for k, v in events._subscribers.items()})
+    assert not events.subscribers_for(EVENT)
+
+
+def _deliveries(event) -> dict[str, EventDelivery]:
+    return {d.subscriber: d for d in EventDelivery.objects.filter(event=event)}
+
+
+def _due_ids() -> list[int]:
+    return list(events.due_events().values_list("pk", flat=True))
+
+
+def _age(event) -> None:
+    """Pretend the event was committed five minutes ago (what the relay looks for)."""
+    Event.objects.filter(pk=event.pk).update(created_at=timezone.now() - dt.timedelta(minutes=5))
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+
+def test_undeclared_names_and_payload_fields_fail_at_once(bus):
+    with pytest.raises(UndeclaredEvent):
+        events.subscribe("customer.creatd")(lambda event: None)  # a typo fails when the module loads
+    with pytest.raises(UndeclaredEvent):
+        events.emit("customer.creatd")
+    with pytest.raises(UndeclaredEvent):
+        events.emit(CoreEvent.USER_UPDATED, payload={"chnaged": ["name"]})
+    with pytest.raises(UndeclaredEvent):
+        events.emit_many("deal.won", [(None, {})])
+    assert not Event.objects.exists()  # nothing was written
+
+
+def test_every_subscribed_and_emitted_name_is_declared():
+    catalogue = events.catalogue()
+    for name in events._subscribers:
+        assert name == events.ALL or name in catalogue
+    # the owner-change event other apps build on, with its payload fields
+    assert {"from_owner_id", "to_owner_id", "reason", "pool_id"} <= catalogue["customer.assigned"].fields
+    # subscribers are registered at start-up, by their dotted path
+    assert "guanxi.messaging.subscribers.tell_rep_about_assigned_lead" in events.subscribers_for(
+        "customer.assigned"
+    )
+    assert "guanxi.engagement.tasks.stop_cadences_when_deal_won" in events.subscribers_for(
+        "deal.stage_changed"
+    )
+
+
+# --------------------------------------------------------------------------- failures, back-off, dead letters
+
+
+def test_a_failing_subscriber_is_retried_with_backoff_then_dead_lettered_and_retried_from_the_page(
+    org, queue, bus, settings
+):
+    settings.EVENT_MAX_ATTEMPTS = 3
+    settings.EVENT_RETRY_BASE_SECONDS = 60
+    calls: Counter[str] = Counter()
+    broken = {"on": True}
+
+    @events.subscribe(EVENT, name="tests.good")
+    def good(event):
+        Tag.objects.create(name=f"good-{event.pk}")
+        calls["good"] += 1
+
+    @events.subscribe(EVENT, name="tests.bad")
+    def bad(event):
+        Tag.objects.create(name=f"bad-{event.pk}")  # rolled back with the failure
+        calls["bad"] += 1
+        if broken["on"]:
+            raise RuntimeError("mail server down")
+
+    drain(queue)
+    dept = create_department("新部门", actor=org.admin)
+    event = Event.objects.get(name=EVENT, object_id=dept.pk)
+    drain(queue)
+
+    # the failing subscriber did not stop (or roll back) the other one
+    deliveries = _deliveries(event)
+    assert (deliveries["tests.good"].status, deliveries["tests.good"].attempts) == ("done", 1)
+    assert Tag.objects.filter(name=f"good-{event.pk}").exists()
+    failed = deliveries["tests.bad"]
+    assert (failed.status, failed.attempts) == ("pending", 1)  # the attempt survived the rollback
+    assert "mail server down" in failed.last_error
+    assert not Tag.objects.filter(name=f"bad-{event.pk}").exists()
+    wait = (failed.next_attempt_at - timezone.now()).total_seconds()
+    assert 50 < wait <= 60  # back-off: the base delay after the first failure
+    event.refresh_from_db()
+    assert event.processed_at is None
+
+    # before the back-off has passed, neither a duplicate delivery nor the relay runs it again
+    events.process(event.pk)
+    _age(event)
+    assert event.pk not in _due_ids()
+    assert _deliveries(event)["tests.bad"].attempts == 1 and calls == {"good": 1, "bad": 1}
+
+    # when it is due, the relay hands it to the worker: the second failure doubles the wait
+    EventDelivery.objects.filter(pk=failed.pk).update(
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    assert event.pk in _due_ids()
+    assert events.relay_stale() >= 1
+    drain(queue)
+    failed.refresh_from_db()
+    assert failed.attempts == 2 and failed.status == "pending"
+    assert 110 < (failed.next_attempt_at - timezone.now()).total_seconds() <= 120
+
+    # the N-th failure makes it a dead letter; the event is processed (done or dead) and never re-queued
+    EventDelivery.objects.filter(pk=failed.pk).update(
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    events.relay_stale()
+    drain(queue)
+    failed.refresh_from_db()
+    event.refresh_from_db()
+    assert (failed.status, failed.attempts) == ("dead", 3)
+    assert event.processed_at is not None
+    assert event.pk not in _due_ids()
+    assert calls == {"good": 1, "bad": 3}
+
+    # a rep may not see or retry dead letters
+    rep = Client(HTTP_ACCEPT_LANGUAGE="en")
+    assert rep.login(username=org.rep_e1.username, password=PASSWORD)
+    assert rep.get("/settings/events/").status_code == 403
+    assert rep.post("/settings/events/retry/", {"delivery_ids": [failed.pk]}).status_code == 403
+    failed.refresh_from_db()
+    assert failed.status == "dead"
+
+    # an administrator sees it on the page and retries it once the cause is fixed
+    admin = Client(HTTP_ACCEPT_LANGUAGE="en")
+    assert admin.login(username=org.admin.username, password=PASSWORD)
+    page = admin.get("/settings/events/").content.decode()
+    assert "tests.bad" in page and "mail server down" in page and "tests.good" not in page
+    broken["on"] = False
+    response = admin.post("/settings/events/retry/", {"delivery_ids": [failed.pk]})
+    assert response.status_code == 302 and response["Location"] == "/settings/events/"
+    entry = AuditEntry.objects.get(content_type__model="eventdelivery", object_id=failed.pk)
+    assert entry.actor == org.admin and entry.before == {"status": "dead", "attempts": 3}
+    drain(queue)
+    failed.refresh_from_db()
+    event.refresh_from_db()
+    assert (failed.status, failed.attempts) == ("done", 1)
+    assert Tag.objects.filter(name=f"bad-{event.pk}").exists()
+    assert event.processed_at is not None
+    assert calls == {"good": 1, "bad": 4}  # the subscriber that had succeeded did not run again
+    assert "No failed deliveries" in admin.get("/settings/events/").content.decode()
+    # retrying something that is not a dead letter changes nothing; garbage is a form error, not a 500
+    assert admin.post("/settings/events/retry/", {"delivery_ids": [failed.pk]}).status_code == 302
+    assert admin.post("/settings/events/retry/", {"delivery_ids": ["x; drop"]}).status_code == 302
+    failed.refresh_from_db()
+    assert failed.status == "done"
+
+
+class WorkerKilled(BaseException):
+    """What a worker killed mid-task looks like to the code (like KeyboardInterrupt / SystemExit)."""
+
+
+def test_a_worker_killed_mid_event_reruns_only_the_deliveries_that_did_not_commit(org, queue, bus):
+    runs: Counter[str] = Counter()
+    crash = {"on": True}
+
+    @events.subscribe(EVENT, name="tests.first")
+    def first(event):
+        Tag.objects.create(name=f"first-{event.pk}")
+        runs["first"] += 1
+
+    @events.subscribe(EVENT, name="tests.second")
+    def second(event):
+        runs["second"] += 1
+        Tag.objects.create(name=f"second-{event.pk}")
+        if crash["on"]:
+            raise WorkerKilled
+
+    drain(queue)
+    dept = create_department("被杀的部门", actor=org.admin)
+    event = Event.objects.get(name=EVENT, object_id=dept.pk)
+    with pytest.raises(WorkerKilled):
+        drain(queue)  # the worker dies inside the second subscriber; its task is gone with it
+
+    deliveries = _deliveries(event)
+    assert deliveries["tests.first"].status == "done"  # committed before the crash
+    assert (deliveries["tests.second"].status, deliveries["tests.second"].attempts) == ("pending", 0)
+    assert not Tag.objects.filter(name=f"second-{event.pk}").exists()  # its work rolled back
+    event.refresh_from_db()
+    assert event.processed_at is None
+
+    # the relay finds the unfinished event and a new worker completes it
+    crash["on"] = False
+    _age(event)
+    assert events.relay_stale() >= 1
+    drain(queue)
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    assert runs == {"first": 1, "second": 2}  # the committed delivery ran exactly once
+    assert Tag.objects.filter(name=f"first-{event.pk}").count() == 1
+    assert {d.status for d in _deliveries(event).values()} == {"done"}
+
+
+def test_relay_leaves_processed_and_waiting_events_alone(org, queue, bus):
+    drain(queue)
+    dept = create_department("无人订阅", actor=org.admin)
+    event = Event.objects.get(name=EVENT, object_id=dept.pk)
+    _age(event)
+    assert event.pk in _due_ids()  # committed but never run (e.g. the enqueue was lost)
+    drain(queue)
+    event.refresh_from_db()
+    assert event.processed_at is not None and event.attempts == 1  # no subscribers: processed at once
+    assert event.pk not in _due_ids()
+    assert events.process(event.pk) is False  # a duplicate delivery does nothing
+
+
+# --------------------------------------------------------------------------- emit_many / record_many
+
+
+def test_emit_many_and_record_many_write_in_bulk_and_enqueue_once(org, queue, bus):
+    seen = []
+    events.subscribe(EVENT, name="tests.seen")(lambda event: seen.append(event.object_id))
+    depts = [Department.objects.create(name=f"部门{i}") for i in range(5)]
+    parent = Event.objects.create(name="user.created", depth=3)
+    drain(queue)
+
+    with transaction.atomic(), request_context("req-bulk", causation_id=parent.pk):
+        with CaptureQueriesContext(connection) as queries:
+            emitted = events.emit_many(EVENT, [(d, None) for d in depts], actor=org.admin)
+            entries = audit.record_many(
+                AuditAction.UPDATE, [(d, {"name": "旧"}, {"name": d.name}) for d in depts], actor=org.admin
+            )
+        inserts = [
+            q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("INSERT")
+        ]
+        assert len(inserts) == 2  # one bulk insert each
+        assert len(queue) == 0  # nothing enqueued inside the transaction
+    assert len(queue) == 1  # one task for all the events
+
+    assert [e.object_id for e in emitted] == [d.pk for d in depts]
+    stored = Event.objects.filter(pk__in=[e.pk for e in emitted])
+    assert {(e.causation_id, e.depth, e.actor_id, e.request_id) for e in stored} == {
+        (parent.pk, 4, org.admin.pk, "req-bulk")
+    }
+    assert [(e.object_id, e.object_repr, e.before, e.after) for e in entries] == [
+        (d.pk, d.name, {"name": "旧"}, {"name": d.name}) for d in depts
+    ]
+    assert {(e.actor_id, e.actor_label, e.request_id, e.action, e.content_type.model) for e in entries} == {
+        (org.admin.pk, org.admin.username, "req-bulk", "update", "department")
+    }
+    drain(queue)
+    assert sorted(seen) == sorted(d.pk for d in depts)
+    assert not Event.objects.filter(pk__in=[e.pk for e in emitted], processed_at__isnull=True).exists()
+
+    # the loop guard: too deep a causation chain writes nothing
+    Event.objects.filter(pk=parent.pk).update(depth=events.MAX_CAUSATION_DEPTH)
+    with transaction.atomic(), request_context("req-deep", causation_id=parent.pk):
+        assert events.emit_many(EVENT, [(d, None) for d in depts]) == []
+    assert not Event.objects.filter(request_id="req-deep").exists()
+    # an undeclared payload field refuses the whole batch
+    with pytest.raises(UndeclaredEvent), transaction.atomic():
+        events.emit_many(CoreEvent.USER_UPDATED, [(org.admin, {"changed": []}), (org.admin, {"oops": 1})])
+    assert not Event.objects.filter(name="user.updated").exists()
