@@ -54,6 +54,32 @@ def record(
     )
 
 
+def record_many(action: AuditAction, entries, *, actor) -> list[AuditEntry]:
+    """One audit entry per (obj, before, after), shaped exactly like `record`, in bulk inserts."""
+    request_id, label = current_request_id(), actor_label(actor)
+    user = actor if isinstance(actor, models.Model) else None
+    types: dict[type, ContentType] = {}
+    rows = []
+    for obj, before, after in entries:
+        model = type(obj)
+        if model not in types:
+            types[model] = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+        rows.append(
+            AuditEntry(
+                actor=user,
+                actor_label=label,
+                request_id=request_id,
+                action=action,
+                content_type=types[model],
+                object_id=obj.pk,
+                object_repr=str(obj)[:200],
+                before=json_value(before) if before is not None else None,
+                after=json_value(after) if after is not None else None,
+            )
+        )
+    return AuditEntry.objects.bulk_create(rows, batch_size=1000)
+
+
 def diff(before: dict, after: dict) -> tuple[dict, dict]:
     """Only the keys whose values changed, as (before, after)."""
     keys = [k for k in after if json_value(before.get(k)) != json_value(after.get(k))]

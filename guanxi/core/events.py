@@ -57,9 +57,8 @@ def subscribe(*names: str):
     return decorator
 
 
-def emit(
-    name: str, obj: models.Model | None = None, *, actor=None, payload: dict | None = None
-) -> Event | None:
+def _causation(name: str) -> tuple[int | None, int | None]:
+    """(causation id, depth) for events emitted now; depth None when the chain is too deep."""
     causation_id = current_causation_id()
     depth = 0
     if causation_id is not None:
@@ -67,7 +66,50 @@ def emit(
         depth = parent_depth + 1
         if depth > MAX_CAUSATION_DEPTH:
             log.warning("event %s dropped: causation chain deeper than %s", name, MAX_CAUSATION_DEPTH)
-            return None
+            return causation_id, None
+    return causation_id, depth
+
+
+def emit_many(name: str, entries, *, actor=None) -> list[Event]:
+    """One event per (obj, payload), like `emit`, written in bulk inserts and handed to the worker
+    after commit (one on_commit callback for the whole list)."""
+    causation_id, depth = _causation(name)
+    if depth is None:
+        return []
+    request_id = current_request_id()
+    user = actor if isinstance(actor, models.Model) else None
+    types: dict[type, ContentType] = {}
+    rows = []
+    for obj, payload in entries:
+        model = type(obj)
+        if model not in types:
+            types[model] = ContentType.objects.get_for_model(obj, for_concrete_model=True)
+        rows.append(
+            Event(
+                name=name,
+                content_type=types[model],
+                object_id=obj.pk,
+                payload=json_value(payload or {}),
+                actor=user,
+                request_id=request_id,
+                causation_id=causation_id,
+                depth=depth,
+            )
+        )
+    events = Event.objects.bulk_create(rows, batch_size=1000)
+    # SQLite 3.35+ and PostgreSQL return the ids; without them the outbox relay delivers the events.
+    ids = [event.pk for event in events if event.pk is not None]
+    if ids:
+        transaction.on_commit(lambda: [_enqueue(event_id) for event_id in ids])
+    return events
+
+
+def emit(
+    name: str, obj: models.Model | None = None, *, actor=None, payload: dict | None = None
+) -> Event | None:
+    causation_id, depth = _causation(name)
+    if depth is None:
+        return None
     event = Event.objects.create(
         name=name,
         content_type=ContentType.objects.get_for_model(obj, for_concrete_model=True)

@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
@@ -36,15 +35,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import audit
-from guanxi.core.context import current_request_id
 from guanxi.core.events import emit
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, AuditEntry, User
+from guanxi.core.models import AuditAction, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users, user_scope_q
 from guanxi.customers import normalize
 from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Channel, Customer, LifecycleStage, Tier
+from guanxi.customers.ownership import change_owner
 from guanxi.engagement.models import (
     Assignment,
     AssignmentRule,
@@ -56,6 +55,7 @@ from guanxi.engagement.models import (
     TaskStatus,
 )
 from guanxi.messaging.actions import notify
+from guanxi.sales import actions as sales_actions
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ CHUNK = 500
 
 
 class AssignmentEvent:
-    CUSTOMER_ASSIGNED = "customer.assigned"
+    # Every owner change emits "customer.assigned" per customer from customers.ownership.change_owner.
     LEAD_UNASSIGNABLE = "lead.unassignable"
     CUSTOMERS_TRANSFERRED = "customers.transferred"
     HANDOVER_COMPLETED = "handover.completed"
@@ -343,8 +343,11 @@ def assign_lead(
         return None
     rep = pick_rep(rule, reps, now)
 
+    # The rule's members were checked against the data scope of whoever saved the rule.
+    change_owner(
+        [customer.pk], rep, reason=OwnershipReason.ASSIGNED, actor=actor, now=now, check_permission=False
+    )
     customer.owner, customer.owned_since = rep, now
-    customer.save(update_fields=["owner", "owned_since", "updated_at"])
     assignment = Assignment.objects.create(
         customer=customer,
         owner=rep,
@@ -352,27 +355,8 @@ def assign_lead(
         assigned_at=now,
         first_response_due_at=now + dt.timedelta(minutes=rule.first_response_minutes),
     )
-    OwnershipChange.objects.create(
-        customer=customer, from_user=None, to_user=rep, reason=OwnershipReason.ASSIGNED, at=now,
-        actor=_user_or_none(actor),
-    )  # fmt: skip
     rule.last_assigned = rep
     rule.save(update_fields=["last_assigned"])
-    audit.record(
-        AuditAction.UPDATE, customer, actor=actor, before={"owner_id": None}, after={"owner_id": rep.pk}
-    )
-    emit(
-        AssignmentEvent.CUSTOMER_ASSIGNED,
-        customer,
-        actor=actor,
-        payload={
-            "owner_id": rep.pk,
-            "rule_id": rule.pk,
-            "strategy": rule.strategy,
-            "assignment_id": assignment.pk,
-            "first_response_due_at": assignment.first_response_due_at,
-        },
-    )
     due = timezone.localtime(assignment.first_response_due_at)
     notify(
         rep,
@@ -674,7 +658,7 @@ def handover_preview(from_user_id: int, *, actor, include_tasks: bool = True) ->
         "from_user": from_user,
         "customers": Customer.objects.alive().filter(owner=from_user).count(),
         "tasks": Task.objects.filter(owner=from_user, status=TaskStatus.OPEN).count() if include_tasks else 0,
-        "deals": 0,  # DEALS HOOK: count open deals here once the sales pipeline exists
+        "deals": sales_actions.open_deals_of(from_user).count(),
         "rules": list(
             AssignmentRule.objects.filter(members=from_user, is_active=True).values_list("name", flat=True)
         ),
@@ -690,65 +674,21 @@ class _Moved(NamedTuple):
     pool_id: int | None = None
 
 
-def _bulk_audit(
-    rows: Sequence[_Moved], model: type[models.Model], *, actor, field: str, to_user: User
-) -> None:
-    """One audit entry per moved row, shaped exactly like `audit.record` (bulk insert); a customer
-    that left a pool also records its pool, as the pool actions do."""
-    content_type = ContentType.objects.get_for_model(model, for_concrete_model=True)
-    request_id, label, now = current_request_id(), audit.actor_label(actor), timezone.now()
-    AuditEntry.objects.bulk_create(
-        [
-            AuditEntry(
-                created_at=now,
-                actor=_user_or_none(actor),
-                actor_label=label,
-                request_id=request_id,
-                action=AuditAction.UPDATE,
-                content_type=content_type,
-                object_id=row.pk,
-                object_repr=str(row.label)[:200],
-                before={field: row.owner_id, **({"pool_id": row.pool_id} if row.pool_id else {})},
-                after={field: to_user.pk, **({"pool_id": None} if row.pool_id else {})},
-            )
-            for row in rows
-        ],
-        batch_size=CHUNK,
-    )
-
-
-def _move_customers(rows: Sequence[_Moved], to_user: User, *, actor, reason: str, now: dt.datetime) -> None:
-    """Give locked live customers to `to_user` (out of any pool), with history and audit."""
-    for part in _chunks([row.pk for row in rows]):
-        Customer.objects.filter(pk__in=part).update(owner=to_user, owned_since=now, pool=None, updated_at=now)
-    OwnershipChange.objects.bulk_create(
-        [
-            OwnershipChange(
-                customer_id=row.pk,
-                from_user_id=row.owner_id,
-                to_user=to_user,
-                pool_id=row.pool_id,
-                reason=reason,
-                at=now,
-                actor=_user_or_none(actor),
-            )
-            for row in rows
-        ],
-        batch_size=CHUNK,
-    )
-    _bulk_audit(rows, Customer, actor=actor, field="owner_id", to_user=to_user)
-
-
 def _move_tasks(rows: Sequence[_Moved], to_user: User, *, actor) -> None:
+    """Give locked open tasks to `to_user`, one audit entry each."""
     for part in _chunks([row.pk for row in rows]):
         Task.objects.filter(pk__in=part).update(owner=to_user)
-    _bulk_audit(rows, Task, actor=actor, field="owner", to_user=to_user)
+    audit.record_many(
+        AuditAction.UPDATE,
+        ((Task(id=row.pk, title=row.label), {"owner": row.owner_id}, {"owner": to_user.pk}) for row in rows),
+        actor=actor,
+    )
 
 
 def _move_deals(from_user: User, to_user: User, *, actor, now: dt.datetime) -> list[int]:
-    """DEALS HOOK: move the open deals of `from_user` (lock, update, ownership audit) and return
-    their ids once the sales pipeline exists. Runs inside the handover transaction."""
-    return []
+    """The open deals of `from_user` follow the handover (sales' own action writes them, with an
+    audit entry and a `deal.updated` event per deal), inside the handover transaction."""
+    return sales_actions.reassign_open_deals(from_user, to_user, actor=actor, now=now)
 
 
 @transaction.atomic
@@ -772,14 +712,13 @@ def handover(
     if errors:
         raise ValidationError(errors)
 
-    customers = [
-        _Moved(*row)
-        for row in Customer.objects.alive()
-        .filter(owner=from_user)
-        .select_for_update(of=("self",))
-        .order_by("pk")
-        .values_list("pk", "name", "owner_id", "pool_id")
-    ]
+    customers = change_owner(
+        Customer.objects.filter(owner=from_user),
+        to_user,
+        reason=OwnershipReason.HANDOVER,
+        actor=actor,
+        now=now,
+    )
     tasks = (
         [
             _Moved(*row)
@@ -791,19 +730,17 @@ def handover(
         if include_tasks
         else []
     )
-    if not customers and not tasks:
+    _move_tasks(tasks, to_user, actor=actor)
+    deal_ids = _move_deals(from_user, to_user, actor=actor, now=now)
+    if not customers and not tasks and not deal_ids:  # nothing was written
         raise ValidationError(
             {"from_user": [_("%(name)s has no customers or open tasks to hand over.") % {"name": from_user}]}
         )
-
-    _move_customers(customers, to_user, actor=actor, reason=OwnershipReason.HANDOVER, now=now)
-    _move_tasks(tasks, to_user, actor=actor)
-    deal_ids = _move_deals(from_user, to_user, actor=actor, now=now)
     summary = {
         "customers": len(customers),
         "tasks": len(tasks),
         "deals": len(deal_ids),
-        "customer_ids": [row.pk for row in customers],
+        "customer_ids": [move.customer_id for move in customers],
         "task_ids": [row.pk for row in tasks],
         "deal_ids": deal_ids,
     }
@@ -870,22 +807,17 @@ def transfer_customers(
     to_user = assignable_users(actor).filter(pk=to_user_id).first() if str(to_user_id).isdigit() else None
     if to_user is None:
         raise ValidationError({"to_user": [_("Select an active user within your data scope.")]})
-    rows: list[_Moved] = []
-    for part in _chunks(ids):
-        rows += [
-            _Moved(*row)
-            for row in Customer.objects.visible_to(actor)
-            .alive()
-            .filter(pk__in=part)
-            .select_for_update(of=("self",))
-            .order_by("pk")
-            .values_list("pk", "name", "owner_id", "pool_id")
-        ]
-    rows = [row for row in rows if row.owner_id != to_user.pk]
+    rows = change_owner(
+        Customer.objects.visible_to(actor).filter(pk__in=ids),
+        to_user,
+        reason=OwnershipReason.TRANSFER,
+        actor=actor,
+        now=now,
+    )
     if not rows:
         return 0
     tasks: list[_Moved] = []
-    previous = {row.pk: row.owner_id for row in rows if row.owner_id is not None}
+    previous = {row.customer_id: row.from_owner_id for row in rows if row.from_owner_id is not None}
     for part in _chunks(list(previous) if include_tasks else []):
         found = (
             Task.objects.filter(customer_id__in=part, status=TaskStatus.OPEN)
@@ -899,9 +831,8 @@ def transfer_customers(
             for pk, title, owner, customer_id in found
             if owner == previous[customer_id]
         ]
-    _move_customers(rows, to_user, actor=actor, reason=OwnershipReason.TRANSFER, now=now)
     _move_tasks(tasks, to_user, actor=actor)
-    customer_ids_moved = [row.pk for row in rows]
+    customer_ids_moved = [row.customer_id for row in rows]
     emit(
         AssignmentEvent.CUSTOMERS_TRANSFERRED,
         to_user,
