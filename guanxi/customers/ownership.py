@@ -77,7 +77,7 @@ class Move:
     to_owner_id: int | None
     to_pool_id: int | None
     reason: str
-    pool_id: int | None = None
+    involved_pool_id: int | None = None
 
     def customer(self) -> Customer:
         """An unsaved stand-in (id and name) for the bulk audit and event writers."""
@@ -232,7 +232,7 @@ def change_owner(
                     "from_owner_id": move.from_owner_id,
                     "to_owner_id": move.to_owner_id,
                     "reason": move.reason,
-                    "pool_id": move.pool_id,
+                    "pool_id": move.involved_pool_id,
                 },
             )
             for move in moves

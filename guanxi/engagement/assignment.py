@@ -347,7 +347,7 @@ def assign_lead(
     change_owner(
         [customer.pk], rep, reason=OwnershipReason.ASSIGNED, actor=actor, now=now, check_permission=False
     )
-    customer.owner, customer.owned_since = rep, now
+    customer.refresh_from_db(fields=["owner", "owned_since", "pool", "updated_at"])
     assignment = Assignment.objects.create(
         customer=customer,
         owner=rep,

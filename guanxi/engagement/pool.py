@@ -220,17 +220,18 @@ class PoolOwnershipPolicy:
                 move.reason = OwnershipReason.RELEASED  # an owner cleared by an edit: a release
             if move.to_pool_id is None:
                 move.to_pool_id = pools.pool_id_for_path(paths.get(move.from_owner_id))
-            move.pool_id = move.to_pool_id
+            move.involved_pool_id = move.to_pool_id
         claims = []
         for move in takes:
             source = move.from_pool_id if move.from_pool_id is not None else pools.default_id
             if source is None:
                 continue  # no pools configured: an unowned customer is simply taken
             if isinstance(actor, User) and move.to_owner_id == actor.pk:
-                move.reason, move.pool_id = OwnershipReason.CLAIMED, source
+                move.reason, move.involved_pool_id = OwnershipReason.CLAIMED, source
                 claims.append(move)
             else:
-                move.pool_id = move.from_pool_id  # assigned out of a pool by someone who may assign
+                # assigned out of a pool by someone who may assign
+                move.involved_pool_id = move.from_pool_id
         if claims:
             self._check_claims(claims, pools, actor=actor, now=now)
 
@@ -239,9 +240,9 @@ class PoolOwnershipPolicy:
         # the limit check and the claims commit as one step per rep.
         list(User.objects.select_for_update(no_key=True).filter(pk=actor.pk).values_list("pk", flat=True))
         claimable = pools.claimable_ids(_department_path(actor))
-        if any(move.pool_id not in claimable for move in claims):
+        if any(move.involved_pool_id not in claimable for move in claims):
             raise _not_in_your_pools()
-        longest = max(pools.pools[m.pool_id].cooldown_days for m in claims)
+        longest = max(pools.pools[m.involved_pool_id].cooldown_days for m in claims)
         if longest:
             lost = (
                 OwnershipChange.objects.filter(
@@ -255,7 +256,7 @@ class PoolOwnershipPolicy:
             )
             last = {row["customer_id"]: row["last"] for row in lost}
             for move in claims:
-                days = pools.pools[move.pool_id].cooldown_days
+                days = pools.pools[move.involved_pool_id].cooldown_days
                 lost_at = last.get(move.customer_id)
                 if days and lost_at is not None and lost_at > now - dt.timedelta(days=days):
                     until = lost_at + dt.timedelta(days=days)
@@ -267,7 +268,7 @@ class PoolOwnershipPolicy:
                     )
         wanted: dict[int, int] = defaultdict(int)
         for move in claims:
-            wanted[move.pool_id] += 1
+            wanted[move.involved_pool_id] += 1
         claimed = dict(
             OwnershipChange.objects.filter(
                 to_user_id=actor.pk,
@@ -301,7 +302,7 @@ class PoolOwnershipPolicy:
                     customer_id=move.customer_id,
                     from_user_id=move.from_owner_id,
                     to_user_id=move.to_owner_id,
-                    pool_id=move.pool_id,
+                    pool_id=move.involved_pool_id,
                     reason=move.reason,
                     at=now,
                     actor=actor if isinstance(actor, User) else None,
@@ -337,7 +338,7 @@ def claim(customer_id: int, *, actor: User, now: dt.datetime | None = None) -> C
     )
     if not moves:
         raise _taken()
-    customer.owner, customer.owned_since, customer.pool, customer.updated_at = actor, now, None, now
+    customer.refresh_from_db(fields=["owner", "owned_since", "pool", "updated_at"])
     return customer
 
 
@@ -380,7 +381,7 @@ def release(customer_id: int, *, actor: User, reason: str = "", now: dt.datetime
         pool_id=pool.pk,
         audit_note={"release_reason": reason} if reason else None,
     )
-    customer.owner, customer.owned_since, customer.pool, customer.updated_at = None, None, pool, now
+    customer.refresh_from_db(fields=["owner", "owned_since", "pool", "updated_at"])
     return customer
 
 

@@ -101,3 +101,190 @@ def test_patch_owner_change_keeps_owned_since_history_and_emits_customer_assigne
     event = Event.objects.get(name="customer.assigned", object_id=customer.pk)
     assert event.payload["from_owner_id"] == org.rep_e1.pk and event.payload["to_owner_id"] == org.rep_e2.pk
     assert AuditEntry.objects.filter(object_id=customer.pk, after__owner_id=org.rep_e2.pk).count() == 1
+
+
+# --------------------------------------------------------------------------- every path, one result
+
+
+def _browser(user) -> Client:
+    from tests.factories import PASSWORD
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def _edit_form(org, customer, to_user):
+    client = _browser(org.manager_e)
+    form = client.get(f"/customers/{customer.pk}/edit/").context["form"]
+    data = {}
+    for field in (f for section in form.layout_sections for f in section["fields"]):
+        value = field.value()
+        data[field.name] = (
+            "" if value is None else value.isoformat() if hasattr(value, "isoformat") else value
+        )
+    data["owner"] = str(to_user.pk)
+    assert client.post(f"/customers/{customer.pk}/edit/", data).status_code == 302
+
+
+def _api_patch(org, customer, to_user):
+    assert _patch(_api(org.manager_e), customer.pk, {"owner_id": to_user.pk}).status_code == 200
+
+
+def _transfer(org, customer, to_user):
+    from guanxi.engagement import assignment
+
+    assert assignment.transfer_customers([customer.pk], to_user.pk, actor=org.manager_e) == 1
+
+
+def _transfer_page(org, customer, to_user):
+    response = _browser(org.manager_e).post(
+        "/assignment/transfer/", {"customer_ids": [customer.pk], "to_user": to_user.pk}
+    )
+    assert response.status_code in (200, 302), response.content
+
+
+def _handover(org, customer, to_user):
+    from guanxi.engagement import assignment
+
+    assignment.handover(customer.owner_id, to_user.pk, actor=org.manager_e)
+
+
+OWNED_PATHS = {
+    "edit form": (_edit_form, OwnershipReason.CHANGED),
+    "API PATCH": (_api_patch, OwnershipReason.CHANGED),
+    "bulk transfer": (_transfer, OwnershipReason.TRANSFER),
+    "transfer page": (_transfer_page, OwnershipReason.TRANSFER),
+    "handover": (_handover, OwnershipReason.HANDOVER),
+}
+
+
+def _assert_one_owner_change(customer_id, *, to_user, from_user, reason, pool_id=None, since=None):
+    """The result every owner-changing path must give (issue 9, acceptance 2)."""
+    customer = Customer.objects.get(pk=customer_id)
+    assert customer.owner_id == (to_user.pk if to_user else None)
+    if to_user is None:
+        assert customer.owned_since is None and customer.pool_id == pool_id
+    else:
+        assert customer.owned_since >= since and customer.pool_id is None
+    change = OwnershipChange.objects.get(customer_id=customer_id)  # exactly one history row
+    assert (change.from_user_id, change.to_user_id, change.reason) == (
+        from_user.pk if from_user else None, to_user.pk if to_user else None, reason,
+    )  # fmt: skip
+    entries = AuditEntry.objects.filter(
+        content_type__model="customer", object_id=customer_id, action="update", after__has_key="owner_id"
+    )
+    assert entries.count() == 1
+    assert entries.get().after["owner_id"] == (to_user.pk if to_user else None)
+    event = Event.objects.get(name="customer.assigned", object_id=customer_id)  # exactly one
+    assert event.payload == {
+        "from_owner_id": from_user.pk if from_user else None,
+        "to_owner_id": to_user.pk if to_user else None,
+        "reason": reason,
+        "pool_id": change.pool_id,
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", list(OWNED_PATHS))
+def test_every_path_changing_an_owned_customer_gives_the_same_result(org, path):
+    change, reason = OWNED_PATHS[path]
+    customer = org.customers["c_e1"]
+    since = timezone.now() - dt.timedelta(seconds=1)
+    change(org, customer, org.rep_e2)
+    _assert_one_owner_change(
+        customer.pk, to_user=org.rep_e2, from_user=org.rep_e1, reason=reason, since=since
+    )
+
+
+def _claim_button(org, customer, user):
+    assert _browser(user).post(f"/pools/claim/{customer.pk}/").status_code in (200, 302)
+
+
+def _claim_action(org, customer, user):
+    from guanxi.engagement import pool as pool_actions
+
+    pool_actions.claim(customer.pk, actor=user)
+
+
+def _claim_by_patch(org, customer, user):
+    assert _patch(_api(user), customer.pk, {"owner_id": user.pk}).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("take", [_claim_button, _claim_action, _claim_by_patch])
+def test_every_path_taking_a_pool_customer_is_the_same_claim(org, east_pool, steward, take):
+    customer = _pool_customer(east_pool, "公海客户")
+    since = timezone.now() - dt.timedelta(seconds=1)
+    take(org, customer, steward)
+    _assert_one_owner_change(
+        customer.pk, to_user=steward, from_user=None, reason=OwnershipReason.CLAIMED, since=since
+    )
+    assert OwnershipChange.objects.get(customer=customer).pool_id == east_pool.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["release", "release page", "reclaim sweep"])
+def test_every_path_returning_a_customer_to_the_pool_gives_the_same_result(org, east_pool, path):
+    from guanxi.engagement import pool as pool_actions
+
+    customer = make_customer(org.rep_e1, name="要回公海的客户")
+    if path == "release":
+        pool_actions.release(customer.pk, actor=org.rep_e1)
+        reason = OwnershipReason.RELEASED
+    elif path == "release page":
+        assert _browser(org.rep_e1).post(f"/pools/release/{customer.pk}/", {"reason": ""}).status_code in (
+            200,
+            302,
+        )
+        reason = OwnershipReason.RELEASED
+    else:
+        Customer.objects.exclude(pk=customer.pk).update(locked=True)  # test set-up: only this one is due
+        pool_actions.reclaim_sweep(now=timezone.now() + dt.timedelta(days=east_pool.no_follow_up_days + 1))
+        reason = OwnershipReason.RECLAIMED
+    _assert_one_owner_change(
+        customer.pk, to_user=None, from_user=org.rep_e1, reason=reason, pool_id=east_pool.pk
+    )
+
+
+@pytest.mark.django_db
+def test_lead_assignment_gives_the_same_result(org):
+    from guanxi.engagement import assignment
+    from guanxi.engagement.models import AssignmentRule
+
+    rule = AssignmentRule.objects.create(name="全部线索")
+    rule.members.add(org.rep_e2)
+    lead = make_customer(None, name="新线索")
+    since = timezone.now() - dt.timedelta(seconds=1)
+    assignment.assign_lead(lead.pk, actor=None)
+    _assert_one_owner_change(
+        lead.pk, to_user=org.rep_e2, from_user=None, reason=OwnershipReason.ASSIGNED, since=since
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["action", "API", "import"])
+def test_creation_with_an_owner_sets_owned_since_without_a_history_row(org, path):
+    """Creating is not an owner change: owned_since = the creation time, no ownership history and no
+    customer.assigned event (the creation's audit entry and customer.created carry the owner)."""
+    since = timezone.now() - dt.timedelta(seconds=1)
+    if path == "action":
+        customer_id = make_customer(org.director, name="新建客户").pk
+    elif path == "API":
+        response = _api(org.director).post(
+            "/api/customers", json.dumps({"name": "接口客户"}), content_type="application/json"
+        )
+        assert response.status_code == 201, response.content
+        customer_id = response.json()["id"]
+    else:
+        from guanxi.customers import importing
+
+        data = "name,phone\n导入客户,13911112222\n".encode()
+        job = importing.stage_import("a.csv", data, actor=org.director, options={"language": "en"})
+        importing.confirm_import(job.pk, actor=org.director, mapping=job.mapping, enqueue=False)
+        importing.run_import(job.pk, actor=org.director)
+        customer_id = Customer.objects.get(name="导入客户").pk
+    customer = Customer.objects.get(pk=customer_id)
+    assert customer.owner_id == org.director.pk and customer.owned_since >= since and customer.pool_id is None
+    assert not OwnershipChange.objects.filter(customer_id=customer_id).exists()
+    assert not Event.objects.filter(name="customer.assigned", object_id=customer_id).exists()
