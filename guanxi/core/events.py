@@ -100,7 +100,7 @@ def emit_many(name: str, entries, *, actor=None) -> list[Event]:
     # SQLite 3.35+ and PostgreSQL return the ids; without them the outbox relay delivers the events.
     ids = [event.pk for event in events if event.pk is not None]
     if ids:
-        transaction.on_commit(lambda: [_enqueue(event_id) for event_id in ids])
+        transaction.on_commit(lambda: _enqueue_many(ids))
     return events
 
 
@@ -133,6 +133,16 @@ def _enqueue(event_id: int) -> None:
         process_event(event_id)
     except Exception:  # the queue being down must not fail a committed request
         log.exception("could not enqueue event %s; the outbox relay will retry", event_id)
+
+
+def _enqueue_many(event_ids: list[int], batch: int = 1000) -> None:
+    from guanxi.core.tasks import process_events
+
+    for start in range(0, len(event_ids), batch):
+        try:
+            process_events(event_ids[start : start + batch])
+        except Exception:  # the queue being down must not fail a committed request
+            log.exception("could not enqueue %d events; the outbox relay will retry", len(event_ids))
 
 
 def process(event_id: int) -> bool:

@@ -1,14 +1,31 @@
 """Worker tasks of the core app (Huey)."""
 
+import logging
+
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
 from guanxi.core import events
 
+log = logging.getLogger(__name__)
+
 
 @db_task(retries=3, retry_delay=10)
 def process_event(event_id: int) -> bool:
     return events.process(event_id)
+
+
+@db_task(retries=3, retry_delay=10)
+def process_events(event_ids: list[int]) -> int:
+    """A batch of events emitted together (`events.emit_many`): one queue message for the batch. An
+    event whose handler fails stays unprocessed and is re-enqueued alone by the outbox relay."""
+    done = 0
+    for event_id in event_ids:
+        try:
+            done += events.process(event_id)
+        except Exception:
+            log.exception("event %s failed; the outbox relay will retry it", event_id)
+    return done
 
 
 @db_periodic_task(crontab(minute="*"))

@@ -288,3 +288,26 @@ def test_creation_with_an_owner_sets_owned_since_without_a_history_row(org, path
     assert customer.owner_id == org.director.pk and customer.owned_since >= since and customer.pool_id is None
     assert not OwnershipChange.objects.filter(customer_id=customer_id).exists()
     assert not Event.objects.filter(name="customer.assigned", object_id=customer_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customer_taken_from_the_pool_by_patch_gets_the_cadence_through_the_real_queue(org, queue):
+    """customer.assigned (replacing customer.claimed) is what the cadence subscriber listens to: the
+    new owner gets the first step as a task, whichever path gave them the customer. The events of one
+    change_owner call reach the worker as one queue message."""
+    from guanxi.engagement.models import Cadence, CadenceEnrollment, CadenceStep, Task
+    from tests.conftest import drain
+
+    pool = Pool.objects.create(name="公共公海", is_default=True)
+    cadence = Cadence.objects.create(name="公海回访")
+    CadenceStep.objects.create(cadence=cadence, position=0, offset_hours=1, kind="call", title="认领后回访")
+    customer = _pool_customer(pool, "待认领")
+    drain(queue)  # the creation's own event (no owner: no cadence)
+    assert not CadenceEnrollment.objects.filter(customer=customer).exists()
+    response = _patch(_api(org.admin), customer.pk, {"owner_id": org.admin.pk})
+    assert response.status_code == 200, response.content
+    assert len(queue) == 1
+    drain(queue)
+    assert CadenceEnrollment.objects.filter(customer=customer, cadence=cadence).count() == 1
+    assert Task.objects.get(customer=customer, title="认领后回访").owner == org.admin
+    assert Event.objects.get(name="customer.assigned", object_id=customer.pk).processed_at is not None
