@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,8 +22,7 @@ from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, CustomObject, Tag, User
 from guanxi.core.permissions import Perm
-from guanxi.core.scopes import assignable_users
-from guanxi.customers import identity
+from guanxi.customers import identity, ownership
 from guanxi.customers.events import CustomerEvent
 from guanxi.customers.models import (
     Channel,
@@ -318,20 +317,10 @@ def get_for_write(customer_id: int, *, actor) -> Customer:
 
 
 def _check_owner_change(actor, new_owner_id: int | None, current_owner_id: int | None) -> None:
-    if actor is None or new_owner_id == current_owner_id:
-        return
-    if (
-        new_owner_id == actor.pk
-        and current_owner_id is None
-        and not actor.has_perm_code(Perm.CUSTOMER_ASSIGN)
-    ):
-        return  # taking an unowned record one is allowed to see
-    if not actor.has_perm_code(Perm.CUSTOMER_ASSIGN):
-        raise PermissionDenied(_("You may not assign customers to other users."))
-    if new_owner_id is not None and not assignable_users(actor).filter(pk=new_owner_id).exists():
-        raise ValidationError(
-            {"owner_id": [_("You may only assign customers to users within your data scope.")]}
-        )
+    """The owner a new customer may get (the import replays this check); changes of an existing
+    customer's owner are checked by ownership.change_owner."""
+    if new_owner_id != current_owner_id:
+        ownership.check_initial_owner(actor, new_owner_id)
 
 
 def _apply_tags(customer: Customer, names: list[str]) -> None:
@@ -484,7 +473,7 @@ def _create(cleaned: dict[str, Any], *, actor, default_source: str) -> Customer:
     channel = cleaned.get("source") or default_source
     customer = Customer(
         **{k: v for k, v in cleaned.items() if k in SNAPSHOT_FIELDS and k != "owner_id"},
-        owner_id=owner_id,
+        **ownership.initial_state(owner_id, at=timezone.now()),
         created_by=actor if isinstance(actor, User) else None,
     )
     customer.source = channel
@@ -518,8 +507,20 @@ def update_customer(
             confirm=confirm_duplicate,
             exclude_id=customer.pk,
         )
-    if "owner_id" in cleaned:
-        _check_owner_change(actor, cleaned["owner_id"], customer.owner_id)
+    new_owner_id = cleaned.pop("owner_id", customer.owner_id)
+    if new_owner_id != customer.owner_id:
+        # The one writer of ownership: history, audit entry and `customer.assigned` of their own; a
+        # person taking a pool customer this way is a claim under the pool's rules.
+        try:
+            ownership.change_owner(
+                [customer.pk],
+                User.objects.get(pk=new_owner_id) if new_owner_id is not None else None,
+                reason=ownership.OwnershipReason.CHANGED,
+                actor=actor,
+            )
+        except ownership.OwnershipRefused as exc:
+            raise ValidationError({"owner_id": [exc.message]}) from exc
+        customer.refresh_from_db(fields=["owner", "owned_since", "pool"])
     company_name = cleaned.pop("company_name", None)
     if company_name:
         cleaned["company_id"] = _company_for(company_name, actor=actor, owner_id=customer.owner_id).pk

@@ -6,6 +6,11 @@ blocking on normalised identifiers, pinyin and company keys) score candidate pai
 with the matcher's clustering, and queues each surviving pair with its per-field explanation.
 Pairs the data steward already decided on (merged, not a duplicate, later) are never queued again:
 the pair's unique constraint keeps the old decision.
+
+Derived data, no audit entry: the queued pairs (and the `DedupeRun` summary) are the machine's
+proposals, recomputable from the customers at any time and nobody's change of record. What a person
+decides about a pair is audited where it is decided: `actions.decide_duplicate` ("not a duplicate",
+"later") and `actions.merge_customers`.
 """
 
 from __future__ import annotations

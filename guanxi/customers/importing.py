@@ -62,7 +62,7 @@ from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, CustomObject, FieldType, Tag, User
 from guanxi.core.permissions import DataScope, Perm
 from guanxi.core.scopes import user_scope_q
-from guanxi.customers import actions, identity, quality
+from guanxi.customers import actions, identity, ownership, quality
 from guanxi.customers.actions import IngestOutcome
 from guanxi.customers.events import CustomerEvent
 from guanxi.customers.models import (
@@ -1823,6 +1823,7 @@ class _Runner:
                 customer_cols.row(
                     {
                         **{f: c.fields[f] for f in _STATE_FIELDS},
+                        **ownership.initial_state(c.fields["owner_id"], at=now),
                         "id": c.id,
                         "created_at": now,
                         "updated_at": now,

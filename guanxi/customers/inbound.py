@@ -40,10 +40,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
 from guanxi import text as normalize
-from guanxi.core import audit, customfields
+from guanxi.core import customfields
 from guanxi.core.context import current_request_id
-from guanxi.core.events import emit
-from guanxi.core.models import AuditAction, CustomObject
 from guanxi.customers import actions
 from guanxi.customers.models import (
     Channel,
@@ -53,6 +51,7 @@ from guanxi.customers.models import (
     InboundKind,
     InboundSource,
 )
+from guanxi.sales import actions as sales_actions
 from guanxi.sales.events import SalesEvent
 from guanxi.sales.models import Order
 
@@ -525,7 +524,6 @@ def error_items(exc: ValidationError, mapping: dict[str, str]) -> list[dict[str,
 # --------------------------------------------------------------------------- writing
 
 
-@transaction.atomic
 def record_order(
     customer: Customer,
     number: str,
@@ -537,46 +535,18 @@ def record_order(
     currency: str = "CNY",
     custom_fields: dict[str, Any] | None = None,
 ) -> tuple[Order, bool]:
-    """Record a paid order once (idempotent by its unique number). Returns (order, created).
-
-    `custom_fields` (the order's, by key) are validated by the field registry; their errors are
-    keyed "order.cf.<key>"."""
-    existing = Order.objects.filter(number=number).first()
-    if existing is not None:
-        return existing, False
-    values, errors = customfields.Registry(CustomObject.ORDER).clean(
-        custom_fields or {}, creating=True, actor=actor
-    )
-    if errors:
+    """Record a paid order once through `sales.actions.create_order` (idempotent by its unique
+    number). Returns (order, created). Errors of the order's custom fields are keyed
+    "order.cf.<key>", as the mapping names them."""
+    data = {"number": number, "amount": amount, "ordered_at": ordered_at, "channel": channel,
+            "currency": currency, "custom_fields": custom_fields or {}}  # fmt: skip
+    try:
+        return sales_actions.create_order(customer, data, actor=actor)
+    except ValidationError as exc:
         raise ValidationError(
             {ORDER_CUSTOM_PREFIX + k[len("custom_fields.") :] if k.startswith("custom_fields.") else k: v
-             for k, v in errors.items()}
-        )  # fmt: skip
-    try:
-        with transaction.atomic():
-            order = Order.objects.create(
-                custom_fields=values,
-                customer=customer,
-                number=number,
-                amount=amount,
-                currency=currency,
-                ordered_at=ordered_at,
-                channel=channel,
-            )
-    except IntegrityError:  # the same order recorded concurrently: the first one stands
-        return Order.objects.get(number=number), False
-    after = {
-        f: getattr(order, f)
-        for f in ("customer_id", "number", "amount", "currency", "ordered_at", "channel", "custom_fields")
-    }
-    audit.record(AuditAction.CREATE, order, actor=actor, before=None, after=after)
-    emit(
-        ORDER_CREATED,
-        order,
-        actor=actor,
-        payload={"customer_id": customer.pk, "amount": amount, "channel": channel},
-    )
-    return order, True
+             for k, v in exc.message_dict.items()}
+        ) from exc  # fmt: skip
 
 
 def _apply(

@@ -215,6 +215,19 @@ class DuplicatePolicy(models.TextChoices):
     MERGE = "merge", _("Merge: attach the data to the existing customer")
 
 
+class OwnershipReason(models.TextChoices):
+    """Why a customer changed hands (the ownership history's reason; see customers/ownership.py)."""
+
+    CREATED = "created", _("Created")
+    ASSIGNED = "assigned", _("Assigned")
+    CLAIMED = "claimed", _("Claimed from the pool")
+    RECLAIMED = "reclaimed", _("Returned to the pool")
+    RELEASED = "released", _("Released to the pool")
+    HANDOVER = "handover", _("Handover")
+    TRANSFER = "transfer", _("Transferred")
+    CHANGED = "changed", _("Owner changed")
+
+
 class ReviewStatus(models.TextChoices):
     OPEN = "open", _("To review")
     MERGED = "merged", _("Merged")

@@ -80,7 +80,10 @@ def _completeness_expression():
 
 
 def recompute_completeness(id_from: int, id_to: int) -> int:
-    """Recompute the stored score for ids in [id_from, id_to) with one UPDATE; returns rows changed."""
+    """Recompute the stored score for ids in [id_from, id_to) with one UPDATE; returns rows changed.
+
+    No audit entry: the score is derived data (a function of the customer's fields and contact
+    points, stored only so lists can sort by it), nobody's change of record."""
     return (
         Customer.objects.filter(pk__gte=id_from, pk__lt=id_to)
         .exclude(completeness=_completeness_expression())
@@ -137,7 +140,9 @@ def owner_summary(user) -> list[dict[str, Any]]:
 
 
 def cleanse(chunk: int = 20_000, sample: int = 50) -> QualityReport:
-    """The periodic cleansing sweep (数据清洗): recompute scores, find bad data, report. Never deletes."""
+    """The periodic cleansing sweep (数据清洗): recompute scores, find bad data, report. Never deletes.
+
+    Writes only derived data (scores, the QualityReport), so no audit entries."""
     stats: dict[str, int] = {
         "completeness_updated": 0,
         "invalid_phones": 0,

@@ -11,3 +11,9 @@ class EngagementConfig(AppConfig):
         from guanxi.engagement import fields, tasks, tasks_assignment, tasks_pool  # noqa: F401  (registers worker tasks)
 
         fields.register()
+
+        from guanxi.customers.ownership import register_policy
+        from guanxi.engagement.pool import PoolOwnershipPolicy
+
+        # Pool rules and the ownership history join every owner change (customers.ownership).
+        register_policy(PoolOwnershipPolicy())

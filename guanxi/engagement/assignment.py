@@ -42,6 +42,7 @@ from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users, user_scope_q
 from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Channel, Customer, LifecycleStage, Tier
+from guanxi.customers.ownership import change_owner
 from guanxi.engagement.events import AssignmentEvent
 from guanxi.engagement.models import (
     Assignment,
@@ -53,6 +54,7 @@ from guanxi.engagement.models import (
     Task,
     TaskStatus,
 )
+from guanxi.sales import actions as sales_actions
 
 log = logging.getLogger(__name__)
 
@@ -333,8 +335,11 @@ def assign_lead(
         return None
     rep = pick_rep(rule, reps, now)
 
-    customer.owner, customer.owned_since = rep, now
-    customer.save(update_fields=["owner", "owned_since", "updated_at"])
+    # The rule's members were checked against the data scope of whoever saved the rule.
+    change_owner(
+        [customer.pk], rep, reason=OwnershipReason.ASSIGNED, actor=actor, now=now, check_permission=False
+    )
+    customer.refresh_from_db(fields=["owner", "owned_since", "pool", "updated_at"])
     assignment = Assignment.objects.create(
         customer=customer,
         owner=rep,
@@ -342,27 +347,8 @@ def assign_lead(
         assigned_at=now,
         first_response_due_at=now + dt.timedelta(minutes=rule.first_response_minutes),
     )
-    OwnershipChange.objects.create(
-        customer=customer, from_user=None, to_user=rep, reason=OwnershipReason.ASSIGNED, at=now,
-        actor=_user_or_none(actor),
-    )  # fmt: skip
     rule.last_assigned = rep
     rule.save(update_fields=["last_assigned"])
-    audit.record(
-        AuditAction.UPDATE, customer, actor=actor, before={"owner_id": None}, after={"owner_id": rep.pk}
-    )
-    emit(
-        AssignmentEvent.CUSTOMER_ASSIGNED,
-        customer,
-        actor=actor,
-        payload={
-            "owner_id": rep.pk,
-            "rule_id": rule.pk,
-            "strategy": rule.strategy,
-            "assignment_id": assignment.pk,
-            "first_response_due_at": assignment.first_response_due_at,
-        },
-    )
     return assignment
 
 
@@ -632,7 +618,7 @@ def handover_preview(from_user_id: int, *, actor, include_tasks: bool = True) ->
         "from_user": from_user,
         "customers": Customer.objects.alive().filter(owner=from_user).count(),
         "tasks": Task.objects.filter(owner=from_user, status=TaskStatus.OPEN).count() if include_tasks else 0,
-        "deals": 0,  # DEALS HOOK: count open deals here once the sales pipeline exists
+        "deals": sales_actions.open_deals_of(from_user).count(),
         "rules": list(
             AssignmentRule.objects.filter(members=from_user, is_active=True).values_list("name", flat=True)
         ),
@@ -648,58 +634,21 @@ class _Moved(NamedTuple):
     pool_id: int | None = None
 
 
-def _bulk_audit(
-    rows: Sequence[_Moved], model: type[models.Model], *, actor, field: str, to_user: User
-) -> None:
-    """One audit entry per moved row (`audit.record_many`); a customer that left a pool also records
-    its pool, as the pool actions do."""
-    label_field = "name" if model is Customer else "title"
+def _move_tasks(rows: Sequence[_Moved], to_user: User, *, actor) -> None:
+    """Give locked open tasks to `to_user`, one audit entry each."""
+    for part in _chunks([row.pk for row in rows]):
+        Task.objects.filter(pk__in=part).update(owner=to_user)
     audit.record_many(
         AuditAction.UPDATE,
-        [
-            (
-                model(pk=row.pk, **{label_field: str(row.label)}),
-                {field: row.owner_id, **({"pool_id": row.pool_id} if row.pool_id else {})},
-                {field: to_user.pk, **({"pool_id": None} if row.pool_id else {})},
-            )
-            for row in rows
-        ],
+        ((Task(id=row.pk, title=row.label), {"owner": row.owner_id}, {"owner": to_user.pk}) for row in rows),
         actor=actor,
     )
 
 
-def _move_customers(rows: Sequence[_Moved], to_user: User, *, actor, reason: str, now: dt.datetime) -> None:
-    """Give locked live customers to `to_user` (out of any pool), with history and audit."""
-    for part in _chunks([row.pk for row in rows]):
-        Customer.objects.filter(pk__in=part).update(owner=to_user, owned_since=now, pool=None, updated_at=now)
-    OwnershipChange.objects.bulk_create(
-        [
-            OwnershipChange(
-                customer_id=row.pk,
-                from_user_id=row.owner_id,
-                to_user=to_user,
-                pool_id=row.pool_id,
-                reason=reason,
-                at=now,
-                actor=_user_or_none(actor),
-            )
-            for row in rows
-        ],
-        batch_size=CHUNK,
-    )
-    _bulk_audit(rows, Customer, actor=actor, field="owner_id", to_user=to_user)
-
-
-def _move_tasks(rows: Sequence[_Moved], to_user: User, *, actor) -> None:
-    for part in _chunks([row.pk for row in rows]):
-        Task.objects.filter(pk__in=part).update(owner=to_user)
-    _bulk_audit(rows, Task, actor=actor, field="owner", to_user=to_user)
-
-
 def _move_deals(from_user: User, to_user: User, *, actor, now: dt.datetime) -> list[int]:
-    """DEALS HOOK: move the open deals of `from_user` (lock, update, ownership audit) and return
-    their ids once the sales pipeline exists. Runs inside the handover transaction."""
-    return []
+    """The open deals of `from_user` follow the handover (sales' own action writes them, with an
+    audit entry and a `deal.updated` event per deal), inside the handover transaction."""
+    return sales_actions.reassign_open_deals(from_user, to_user, actor=actor, now=now)
 
 
 @transaction.atomic
@@ -723,14 +672,13 @@ def handover(
     if errors:
         raise ValidationError(errors)
 
-    customers = [
-        _Moved(*row)
-        for row in Customer.objects.alive()
-        .filter(owner=from_user)
-        .select_for_update(of=("self",))
-        .order_by("pk")
-        .values_list("pk", "name", "owner_id", "pool_id")
-    ]
+    customers = change_owner(
+        Customer.objects.filter(owner=from_user),
+        to_user,
+        reason=OwnershipReason.HANDOVER,
+        actor=actor,
+        now=now,
+    )
     tasks = (
         [
             _Moved(*row)
@@ -742,19 +690,17 @@ def handover(
         if include_tasks
         else []
     )
-    if not customers and not tasks:
+    _move_tasks(tasks, to_user, actor=actor)
+    deal_ids = _move_deals(from_user, to_user, actor=actor, now=now)
+    if not customers and not tasks and not deal_ids:  # nothing was written
         raise ValidationError(
             {"from_user": [_("%(name)s has no customers or open tasks to hand over.") % {"name": from_user}]}
         )
-
-    _move_customers(customers, to_user, actor=actor, reason=OwnershipReason.HANDOVER, now=now)
-    _move_tasks(tasks, to_user, actor=actor)
-    deal_ids = _move_deals(from_user, to_user, actor=actor, now=now)
     summary = {
         "customers": len(customers),
         "tasks": len(tasks),
         "deals": len(deal_ids),
-        "customer_ids": [row.pk for row in customers],
+        "customer_ids": [move.customer_id for move in customers],
         "task_ids": [row.pk for row in tasks],
         "deal_ids": deal_ids,
     }
@@ -812,22 +758,17 @@ def transfer_customers(
     to_user = assignable_users(actor).filter(pk=to_user_id).first() if str(to_user_id).isdigit() else None
     if to_user is None:
         raise ValidationError({"to_user": [_("Select an active user within your data scope.")]})
-    rows: list[_Moved] = []
-    for part in _chunks(ids):
-        rows += [
-            _Moved(*row)
-            for row in Customer.objects.visible_to(actor)
-            .alive()
-            .filter(pk__in=part)
-            .select_for_update(of=("self",))
-            .order_by("pk")
-            .values_list("pk", "name", "owner_id", "pool_id")
-        ]
-    rows = [row for row in rows if row.owner_id != to_user.pk]
+    rows = change_owner(
+        Customer.objects.visible_to(actor).filter(pk__in=ids),
+        to_user,
+        reason=OwnershipReason.TRANSFER,
+        actor=actor,
+        now=now,
+    )
     if not rows:
         return 0
     tasks: list[_Moved] = []
-    previous = {row.pk: row.owner_id for row in rows if row.owner_id is not None}
+    previous = {row.customer_id: row.from_owner_id for row in rows if row.from_owner_id is not None}
     for part in _chunks(list(previous) if include_tasks else []):
         found = (
             Task.objects.filter(customer_id__in=part, status=TaskStatus.OPEN)
@@ -841,9 +782,8 @@ def transfer_customers(
             for pk, title, owner, customer_id in found
             if owner == previous[customer_id]
         ]
-    _move_customers(rows, to_user, actor=actor, reason=OwnershipReason.TRANSFER, now=now)
     _move_tasks(tasks, to_user, actor=actor)
-    customer_ids_moved = [row.pk for row in rows]
+    customer_ids_moved = [row.customer_id for row in rows]
     emit(
         AssignmentEvent.CUSTOMERS_TRANSFERRED,
         to_user,

@@ -20,8 +20,6 @@ class EngagementEvent(models.TextChoices):
 
 
 class PoolEvent(models.TextChoices):
-    CLAIMED = "customer.claimed"
-    RELEASED = "customer.released"
     # One summary event per pool and sweep run (not one per customer: a sweep may move 100,000
     # customers). Its payload says when; the OwnershipChange rows with `at` = that time and
     # reason "reclaimed" are the detail.
@@ -47,8 +45,6 @@ declare(EngagementEvent.CADENCE_ENDED, "reason")
 declare(EngagementEvent.TASKS_OVERDUE, "owner_id", "count", "at")
 declare(EngagementEvent.TASKS_ESCALATED, "manager_id", "owner_id", "count", "at")
 
-declare(PoolEvent.CLAIMED, "pool_id", "owner_id")
-declare(PoolEvent.RELEASED, "pool_id", "from_user_id", "reason")
 declare(PoolEvent.RECLAIMED, "pool_id", "count", "at")
 declare(PoolEvent.WARNING, "owner_id", "pool_id", "count", "days", "names", "day")
 

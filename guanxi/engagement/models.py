@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from guanxi.core.scopes import ScopedQuerySet
+from guanxi.customers.models import OwnershipReason  # the history's reasons belong to ownership
 
 
 class FollowUpKind(models.TextChoices):
@@ -316,18 +317,11 @@ class Pool(models.Model):
         return self.name
 
 
-class OwnershipReason(models.TextChoices):
-    CREATED = "created", _("Created")
-    ASSIGNED = "assigned", _("Assigned")
-    CLAIMED = "claimed", _("Claimed from the pool")
-    RECLAIMED = "reclaimed", _("Returned to the pool")
-    RELEASED = "released", _("Released to the pool")
-    HANDOVER = "handover", _("Handover")
-    TRANSFER = "transfer", _("Transferred")
-
-
 class OwnershipChange(models.Model):
-    """Who owned a customer when: the basis for cooldowns, claim limits and handover summaries."""
+    """Who owned a customer when: the basis for cooldowns, claim limits and handover summaries.
+
+    Written only through `customers.ownership.change_owner` (by the history writer engagement
+    registers there, see engagement/ownership.py): one row per customer that changed hands."""
 
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.CASCADE, related_name="ownership_changes"

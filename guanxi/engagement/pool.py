@@ -12,9 +12,13 @@ Rules of the house (see docs/architecture.md, "Public pools"):
 - Claiming is race-free: one conditional UPDATE (`owner IS NULL AND pool = …`) decides the winner;
   the claim limit is checked under a row lock on the claiming user, so parallel claims by the same
   rep queue up and cannot overshoot. Losers get `ClaimRefused` with a translated message.
-- The reclaim sweep is set-based: per pool, per rule, per id-range chunk, one statement finds and
-  moves every due customer and writes their ownership history and audit rows. Running it twice at
-  the same `now` changes nothing the second time; warnings are deduplicated.
+- The reclaim sweep is set-based: per pool, per rule, per id-range chunk, one locking query finds
+  every due customer and `customers.ownership.change_owner` moves them with their ownership history,
+  audit entries and `customer.assigned` events in bulk. Running it twice at the same `now` changes
+  nothing the second time; warnings are deduplicated.
+- Every owner change goes through `change_owner`; the pool's rules reach it through
+  `PoolOwnershipPolicy` (registered at start-up): a person taking a pool customer by any path (the
+  claim button, the edit form, the API) is a claim under the pool's membership, limit and cooldown.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, models, transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery
@@ -37,12 +40,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from guanxi.core import audit
-from guanxi.core.context import current_request_id
 from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, AuditEntry, Department, Event, User
+from guanxi.core.models import AuditAction, Department, Event, User
 from guanxi.core.permissions import Perm
 from guanxi.customers.models import Customer, Tier
+from guanxi.customers.ownership import Move, OwnershipRefused, change_owner
 from guanxi.engagement.events import PoolEvent
 from guanxi.engagement.models import OwnershipChange, OwnershipReason, Pool
 from guanxi.sales.models import Deal, Order, OrderStatus, StageOutcome
@@ -63,17 +66,8 @@ class RefusalCode(models.TextChoices):
     NO_POOL = "no_pool"
 
 
-class PoolRefused(Exception):
+class PoolRefused(OwnershipRefused):
     """A pool action the rules refuse. `message` is translated and safe to show to the user."""
-
-    def __init__(self, code: str, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class ClaimRefused(PoolRefused):
@@ -190,83 +184,151 @@ def pool_customers(user, pool: Pool, *, q: str = "", pools: PoolMap | None = Non
 # --------------------------------------------------------------------------- claim and release
 
 
-def _ownership_snapshot(owner_id: int | None, pool_id: int | None) -> dict[str, Any]:
-    return {"owner_id": owner_id, "pool_id": pool_id}
+def _not_in_your_pools() -> ClaimRefused:
+    return ClaimRefused(RefusalCode.NOT_AVAILABLE, _("This customer is not in any of your public pools."))
+
+
+def _taken() -> ClaimRefused:
+    return ClaimRefused(RefusalCode.TAKEN, _("This customer has already been claimed by someone else."))
+
+
+class PoolOwnershipPolicy:
+    """The public pool's part of every owner change (registered with `customers.ownership` from
+    `EngagementConfig.ready()`): where released and reclaimed customers go, the claim rules, and the
+    ownership history (one OwnershipChange row per customer that changed hands)."""
+
+    def prepare(self, moves: list[Move], *, actor, now: dt.datetime) -> None:
+        releases = [m for m in moves if m.to_owner_id is None]
+        takes = [m for m in moves if m.to_owner_id is not None and m.from_owner_id is None]
+        if not releases and not takes:
+            return
+        pools = PoolMap.load()
+        unplaced = {m.from_owner_id for m in releases if m.to_pool_id is None}
+        paths = dict(User.objects.filter(pk__in=unplaced).values_list("pk", "department__path"))
+        for move in releases:
+            if move.reason == OwnershipReason.CHANGED:
+                move.reason = OwnershipReason.RELEASED  # an owner cleared by an edit: a release
+            if move.to_pool_id is None:
+                move.to_pool_id = pools.pool_id_for_path(paths.get(move.from_owner_id))
+            move.involved_pool_id = move.to_pool_id
+        claims = []
+        for move in takes:
+            source = move.from_pool_id if move.from_pool_id is not None else pools.default_id
+            if source is None:
+                continue  # no pools configured: an unowned customer is simply taken
+            if isinstance(actor, User) and move.to_owner_id == actor.pk:
+                move.reason, move.involved_pool_id = OwnershipReason.CLAIMED, source
+                claims.append(move)
+            else:
+                # assigned out of a pool by someone who may assign
+                move.involved_pool_id = move.from_pool_id
+        if claims:
+            self._check_claims(claims, pools, actor=actor, now=now)
+
+    def _check_claims(self, claims: list[Move], pools: PoolMap, *, actor: User, now: dt.datetime) -> None:
+        # Serialise this rep's claims (NO KEY UPDATE: rows referencing the user are not blocked), so
+        # the limit check and the claims commit as one step per rep.
+        list(User.objects.select_for_update(no_key=True).filter(pk=actor.pk).values_list("pk", flat=True))
+        claimable = pools.claimable_ids(_department_path(actor))
+        if any(move.involved_pool_id not in claimable for move in claims):
+            raise _not_in_your_pools()
+        longest = max(pools.pools[m.involved_pool_id].cooldown_days for m in claims)
+        if longest:
+            lost = (
+                OwnershipChange.objects.filter(
+                    customer_id__in=[m.customer_id for m in claims],
+                    from_user_id=actor.pk,
+                    reason__in=[OwnershipReason.RECLAIMED, OwnershipReason.RELEASED],
+                    at__gt=now - dt.timedelta(days=longest),
+                )
+                .values("customer_id")
+                .annotate(last=Max("at"))
+            )
+            last = {row["customer_id"]: row["last"] for row in lost}
+            for move in claims:
+                days = pools.pools[move.involved_pool_id].cooldown_days
+                lost_at = last.get(move.customer_id)
+                if days and lost_at is not None and lost_at > now - dt.timedelta(days=days):
+                    until = lost_at + dt.timedelta(days=days)
+                    raise ClaimRefused(
+                        RefusalCode.COOLDOWN,
+                        _("You lost this customer recently; you may claim it again after %(until)s.")
+                        % {"until": date_format(timezone.localtime(until), "SHORT_DATETIME_FORMAT")},
+                        until=until,
+                    )
+        wanted: dict[int, int] = defaultdict(int)
+        for move in claims:
+            wanted[move.involved_pool_id] += 1
+        claimed = dict(
+            OwnershipChange.objects.filter(
+                to_user_id=actor.pk,
+                reason=OwnershipReason.CLAIMED,
+                pool_id__in=list(wanted),
+                at__gt=now - CLAIM_WINDOW,
+            )
+            .order_by()
+            .values("pool_id")
+            .annotate(n=Count("id"))
+            .values_list("pool_id", "n")
+        )
+        for pool_id, count in wanted.items():
+            pool = pools.pools[pool_id]
+            if claimed.get(pool_id, 0) + count > pool.claim_limit:
+                raise ClaimRefused(
+                    RefusalCode.LIMIT,
+                    ngettext(
+                        "You have reached the claim limit of this pool (%(limit)d customer in 24 hours).",
+                        "You have reached the claim limit of this pool (%(limit)d customers in 24 hours).",
+                        pool.claim_limit,
+                    )
+                    % {"limit": pool.claim_limit},
+                    limit=pool.claim_limit,
+                )
+
+    def record(self, moves: list[Move], *, actor, now: dt.datetime) -> None:
+        OwnershipChange.objects.bulk_create(
+            [
+                OwnershipChange(
+                    customer_id=move.customer_id,
+                    from_user_id=move.from_owner_id,
+                    to_user_id=move.to_owner_id,
+                    pool_id=move.involved_pool_id,
+                    reason=move.reason,
+                    at=now,
+                    actor=actor if isinstance(actor, User) else None,
+                )
+                for move in moves
+            ],
+            batch_size=1_000,
+        )
 
 
 @transaction.atomic
 def claim(customer_id: int, *, actor: User, now: dt.datetime | None = None) -> Customer:
     """Take a customer from one of the actor's pools. Exactly one of several concurrent claims wins;
-    the others get ClaimRefused (never an error)."""
+    the others get ClaimRefused (never an error). The rules (membership, cooldown, claim limit) are
+    `PoolOwnershipPolicy`'s, applied by `change_owner` to every path that takes a pool customer."""
     require(actor, Perm.CUSTOMER_VIEW)
     now = now or timezone.now()
-    # Serialise this rep's claims (NO KEY UPDATE: rows referencing the user are not blocked), so the
-    # limit check below and the claim commit as one step per rep.
+    # The rep's lock first (as the policy takes it), then the customer's.
     list(User.objects.select_for_update(no_key=True).filter(pk=actor.pk).values_list("pk", flat=True))
-    pools = PoolMap.load()
     customer = Customer.objects.alive().filter(pk=customer_id).first()
     if customer is None:
-        raise ClaimRefused(RefusalCode.NOT_AVAILABLE, _("This customer is not in any of your public pools."))
+        raise _not_in_your_pools()
     if customer.owner_id is not None:
-        raise ClaimRefused(RefusalCode.TAKEN, _("This customer has already been claimed by someone else."))
-    pool_id = customer.pool_id if customer.pool_id is not None else pools.default_id
-    if pool_id is None or pool_id not in pools.claimable_ids(_department_path(actor)):
-        raise ClaimRefused(RefusalCode.NOT_AVAILABLE, _("This customer is not in any of your public pools."))
-    pool = pools.pools[pool_id]
-
-    if pool.cooldown_days:
-        lost_at = OwnershipChange.objects.filter(
-            customer_id=customer.pk,
-            from_user_id=actor.pk,
-            reason__in=[OwnershipReason.RECLAIMED, OwnershipReason.RELEASED],
-            at__gt=now - dt.timedelta(days=pool.cooldown_days),
-        ).aggregate(last=Max("at"))["last"]
-        if lost_at is not None:
-            until = lost_at + dt.timedelta(days=pool.cooldown_days)
-            raise ClaimRefused(
-                RefusalCode.COOLDOWN,
-                _("You lost this customer recently; you may claim it again after %(until)s.")
-                % {"until": date_format(timezone.localtime(until), "SHORT_DATETIME_FORMAT")},
-                until=until,
-            )
-
-    claimed = OwnershipChange.objects.filter(
-        to_user_id=actor.pk, reason=OwnershipReason.CLAIMED, pool_id=pool.pk, at__gt=now - CLAIM_WINDOW
-    ).count()
-    if claimed >= pool.claim_limit:
-        raise ClaimRefused(
-            RefusalCode.LIMIT,
-            ngettext(
-                "You have reached the claim limit of this pool (%(limit)d customer in 24 hours).",
-                "You have reached the claim limit of this pool (%(limit)d customers in 24 hours).",
-                pool.claim_limit,
-            )
-            % {"limit": pool.claim_limit},
-            limit=pool.claim_limit,
-        )
-
-    # The winner is whoever's UPDATE still finds the customer unowned in this pool.
-    won = (
-        Customer.objects.alive()
-        .filter(_in_pool_q(pool.pk, pools.default_id), pk=customer.pk)
-        .update(owner=actor, owned_since=now, pool=None, updated_at=now)
-    )
-    if not won:
-        raise ClaimRefused(RefusalCode.TAKEN, _("This customer has already been claimed by someone else."))
-
-    OwnershipChange.objects.create(
-        customer_id=customer.pk, from_user=None, to_user=actor, pool=pool,
-        reason=OwnershipReason.CLAIMED, at=now, actor=actor,
-    )  # fmt: skip
-    audit.record(
-        AuditAction.UPDATE,
-        customer,
+        raise _taken()
+    # The winner is whoever locks the customer while it is still unowned: a concurrent claim waits for
+    # the lock, then finds it owned (no row) and is refused.
+    moves = change_owner(
+        Customer.objects.filter(pk=customer.pk, owner__isnull=True),
+        actor,
+        reason=OwnershipReason.CLAIMED,
         actor=actor,
-        before=_ownership_snapshot(None, customer.pool_id),
-        after=_ownership_snapshot(actor.pk, None),
+        now=now,
     )
-    emit(PoolEvent.CLAIMED, customer, actor=actor, payload={"pool_id": pool.pk, "owner_id": actor.pk})
-    customer.owner, customer.owned_since, customer.pool, customer.updated_at = actor, now, None, now
+    if not moves:
+        raise _taken()
+    customer.refresh_from_db(fields=["owner", "owned_since", "pool", "updated_at"])
     return customer
 
 
@@ -300,29 +362,16 @@ def release(customer_id: int, *, actor: User, reason: str = "", now: dt.datetime
         raise ReleaseRefused(
             RefusalCode.NO_POOL, _("No public pool is configured for this customer's owner.")
         )
-    previous_owner_id = customer.owner_id
-    Customer.objects.filter(pk=customer.pk).update(owner=None, owned_since=None, pool=pool, updated_at=now)
-    OwnershipChange.objects.create(
-        customer_id=customer.pk, from_user_id=previous_owner_id, to_user=None, pool=pool,
-        reason=OwnershipReason.RELEASED, at=now, actor=actor,
-    )  # fmt: skip
-    after = _ownership_snapshot(None, pool.pk)
-    if reason:
-        after["release_reason"] = reason
-    audit.record(
-        AuditAction.UPDATE,
-        customer,
+    change_owner(
+        [customer.pk],
+        None,
+        reason=OwnershipReason.RELEASED,
         actor=actor,
-        before=_ownership_snapshot(previous_owner_id, None),
-        after=after,
+        now=now,
+        pool_id=pool.pk,
+        audit_note={"release_reason": reason} if reason else None,
     )
-    emit(
-        PoolEvent.RELEASED,
-        customer,
-        actor=actor,
-        payload={"pool_id": pool.pk, "from_user_id": previous_owner_id, "reason": reason},
-    )
-    customer.owner, customer.owned_since, customer.pool, customer.updated_at = None, None, pool, now
+    customer.refresh_from_db(fields=["owner", "owned_since", "pool", "updated_at"])
     return customer
 
 
@@ -456,85 +505,21 @@ def due_queryset(
 # --------------------------------------------------------------------------- the sweep
 
 
-def _reclaim_chunk_postgresql(due: QuerySet, pool: Pool, now: dt.datetime, ctx: dict) -> int:
-    """One statement: lock the due rows (skipping rows a user is editing right now: they are picked
-    up by the next run), move them to the pool, write their history and audit rows."""
-    sql, params = (
-        due.select_for_update(skip_locked=True, of=("self",))
-        .values("id", "owner_id", "name")
-        .query.sql_with_params()
-    )
-    q = connection.ops.quote_name
-    customers = q(Customer._meta.db_table)
-    changes = q(OwnershipChange._meta.db_table)
-    entries = q(AuditEntry._meta.db_table)
-    statement = f"""
-        WITH due AS ({sql}),
-        moved AS (
-            UPDATE {customers} AS c
-               SET owner_id = NULL, owned_since = NULL, pool_id = %s, updated_at = %s
-              FROM due
-             WHERE c.id = due.id AND c.owner_id IS NOT DISTINCT FROM due.owner_id
-         RETURNING c.id, due.owner_id AS from_user_id, due.name
-        ),
-        history AS (
-            INSERT INTO {changes} (customer_id, from_user_id, to_user_id, pool_id, reason, at, actor_id)
-            SELECT id, from_user_id, NULL, %s, %s, %s, NULL FROM moved
-        ),
-        audit AS (
-            INSERT INTO {entries} (created_at, actor_id, actor_label, request_id, action, content_type_id,
-                                   object_id, object_repr, before, after)
-            SELECT %s, NULL, %s, %s, %s, %s, id, left(name, 200),
-                   jsonb_build_object('owner_id', from_user_id, 'pool_id', NULL),
-                   jsonb_build_object('owner_id', NULL, 'pool_id', %s::bigint)
-              FROM moved
-        )
-        SELECT count(*) FROM moved
-    """  # noqa: S608  (identifiers are quoted model tables; values are parameters)
-    args = [
-        *params,
-        pool.pk, now,
-        pool.pk, OwnershipReason.RECLAIMED.value, now,
-        now, ctx["actor_label"], ctx["request_id"], AuditAction.UPDATE.value, ctx["content_type_id"], pool.pk,
-    ]  # fmt: skip
-    with connection.cursor() as cursor:
-        # JIT compilation costs ~20-40 ms per statement and saves nothing on these index-driven chunks.
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute(statement, args)
-        return cursor.fetchone()[0]
-
-
-def _reclaim_chunk_generic(due: QuerySet, pool: Pool, now: dt.datetime, ctx: dict) -> int:
-    """SQLite (and anything else): inside one IMMEDIATE transaction (writers are serialised), read
-    the due rows, move them with one UPDATE on the same conditions, bulk-insert history and audit."""
-    rows = list(due.values_list("id", "owner_id", "name"))
-    if not rows:
-        return 0
-    moved = due.update(owner=None, owned_since=None, pool=pool, updated_at=now)
-    if moved != len(rows):  # cannot happen while this transaction holds the write lock
-        raise RuntimeError(f"reclaim moved {moved} rows, expected {len(rows)}")
-    OwnershipChange.objects.bulk_create(
-        [
-            OwnershipChange(
-                customer_id=cid, from_user_id=owner_id, pool=pool, reason=OwnershipReason.RECLAIMED, at=now
-            )  # fmt: skip
-            for cid, owner_id, _name in rows
-        ],
-        batch_size=2_000,
-    )
-    audit.record_many(
-        AuditAction.UPDATE,
-        [
-            (
-                Customer(pk=cid, name=name),
-                _ownership_snapshot(owner_id, None),
-                _ownership_snapshot(None, pool.pk),
-            )
-            for cid, owner_id, name in rows
-        ],
+def _reclaim_chunk(due: QuerySet, pool: Pool, now: dt.datetime) -> int:
+    """Lock the due rows (re-checking that they are still due; on PostgreSQL skipping rows a user is
+    editing right now: the next run picks them up) and move them to the pool through change_owner
+    (history, audit entries and events in bulk)."""
+    moves = change_owner(
+        due,
+        None,
+        reason=OwnershipReason.RECLAIMED,
         actor=None,
+        now=now,
+        pool_id=pool.pk,
+        skip_locked=connection.features.has_select_for_update_skip_locked,
+        check_permission=False,
     )
-    return moved
+    return len(moves)
 
 
 def _warn_owners(pool: Pool, owners: QuerySet, now: dt.datetime) -> tuple[int, int]:
@@ -573,8 +558,8 @@ def _warn_owners(pool: Pool, owners: QuerySet, now: dt.datetime) -> tuple[int, i
 def reclaim_sweep(now: dt.datetime | None = None, chunk: int = 50_000) -> dict[str, Any]:
     """Return every due customer to its owner's pool and warn owners of customers due soon.
 
-    Per pool, per rule and per id range of `chunk` customers: one statement (its own short
-    transaction). Idempotent: reclaimed customers have no owner any more, and warnings are
+    Per pool, per rule and per id range of `chunk` customers: one short transaction (a locking query
+    and change_owner's bulk writes). Idempotent: reclaimed customers have no owner any more, and warnings are
     deduplicated per owner and day, so a second run at the same `now` changes nothing.
     """
     now = now or timezone.now()
@@ -590,12 +575,6 @@ def reclaim_sweep(now: dt.datetime | None = None, chunk: int = 50_000) -> dict[s
         "statements": 0,
     }
     bounds = Customer.objects.aggregate(lo=Min("id"), hi=Max("id"))
-    ctx = {
-        "actor_label": audit.actor_label(None),
-        "request_id": current_request_id(),
-        "content_type_id": ContentType.objects.get_for_model(Customer).pk,
-    }
-    move = _reclaim_chunk_postgresql if connection.vendor == "postgresql" else _reclaim_chunk_generic
     for pool in pools.pools.values():
         member_departments = departments.get(pool.pk, [])
         if not member_departments and pool.pk != pools.default_id:
@@ -611,7 +590,7 @@ def reclaim_sweep(now: dt.datetime | None = None, chunk: int = 50_000) -> dict[s
                         pk__gte=start, pk__lt=start + chunk
                     )
                     with transaction.atomic():
-                        moved = move(due, pool, now, ctx)
+                        moved = _reclaim_chunk(due, pool, now)
                     stats["statements"] += 1
                     stats["by_rule"][rule] += moved
                     moved_here += moved

@@ -5,6 +5,10 @@ notification per run (not one per task: one event per person, on which messaging
 sends the notification), so a rep with forty overdue tasks gets one reminder.
 Idempotent: the marks are written with the same `now` the selection used, so a second run with the
 same clock finds nothing to do.
+
+No audit entries: the marks (`overdue_notified_at`, `escalated_at`) are the sweep's bookkeeping of
+which reminders went out, derived from the clock and the tasks, not anybody's change of record;
+the notifications themselves are the record of what people were told.
 """
 
 from __future__ import annotations

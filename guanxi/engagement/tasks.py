@@ -6,7 +6,6 @@ from huey.contrib.djhuey import db_periodic_task, lock_task
 from guanxi.core.events import subscribe
 from guanxi.customers.events import CustomerEvent
 from guanxi.engagement import sweeps
-from guanxi.engagement.events import PoolEvent
 from guanxi.sales.events import SalesEvent
 from guanxi.sales.models import StageOutcome
 
@@ -17,10 +16,11 @@ def overdue_sweep_task() -> dict:
     return sweeps.overdue_sweep()
 
 
-@subscribe(CustomerEvent.CREATED, CustomerEvent.ASSIGNED, PoolEvent.CLAIMED)
+@subscribe(CustomerEvent.CREATED, CustomerEvent.ASSIGNED)
 def start_cadence_for_new_customer(event) -> None:
-    """A customer that gets an owner (created with one, assigned, claimed from the pool) enters the
-    cadence that matches its tier and stage (跟进规范)."""
+    """A customer that gets an owner (created with one, or any owner change: assigned, claimed from
+    the pool, transferred, handed over, edited) enters the cadence that matches its tier and stage
+    (跟进规范) for the new owner."""
     from guanxi.customers.models import Customer
     from guanxi.engagement import actions
 

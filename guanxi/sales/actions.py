@@ -8,20 +8,21 @@ import re
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import audit, customfields
 from guanxi.core.converters import as_id
-from guanxi.core.events import emit
+from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, CustomObject, Picklist, PicklistValue, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.actions import get_for_write
+from guanxi.customers.models import Channel, Customer
 from guanxi.sales.events import SalesEvent
-from guanxi.sales.models import Deal, Pipeline, PipelineObject, Stage, StageOutcome
+from guanxi.sales.models import Deal, Order, OrderStatus, Pipeline, PipelineObject, Stage, StageOutcome
 
 LOST_REASONS = "lost-reason"
 DEAL_FIELDS = ["name", "customer_id", "pipeline_id", "stage_id", "amount", "currency", "owner_id",
@@ -438,3 +439,110 @@ def move_deal(deal_id: int, stage_id: int, *, actor, lost_reason: str = "") -> D
     if lost_reason:
         data["lost_reason"] = lost_reason
     return update_deal(deal_id, data, actor=actor)
+
+
+# --------------------------------------------------------------------------- deals changing hands
+
+
+def open_deals_of(user) -> models.QuerySet:
+    """The deals a user owns that are still open (their stage's outcome is "open")."""
+    return Deal.objects.filter(owner=user, stage__outcome=StageOutcome.OPEN)
+
+
+def reassign_open_deals(from_user, to_user, *, actor, now: dt.datetime | None = None) -> list[int]:
+    """Give every open deal of `from_user` to `to_user` (a handover, 离职交接): rows locked and moved
+    in one UPDATE per chunk, one audit entry (the deal's history) and one `deal.updated` event per
+    deal. Runs in the caller's transaction; the caller checks permission. Returns the deal ids."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        deals = list(
+            open_deals_of(from_user).select_for_update(of=("self",)).order_by("pk").values_list("pk", "name")
+        )
+        ids = [pk for pk, _name in deals]
+        for start in range(0, len(ids), 500):
+            Deal.objects.filter(pk__in=ids[start : start + 500]).update(owner=to_user, updated_at=now)
+        stand_ins = [Deal(id=pk, name=name) for pk, name in deals]
+        audit.record_many(
+            AuditAction.UPDATE,
+            ((deal, {"owner_id": from_user.pk}, {"owner_id": to_user.pk}) for deal in stand_ins),
+            actor=actor,
+        )
+        emit_many(
+            SalesEvent.DEAL_UPDATED, ((deal, {"changed": ["owner_id"]}) for deal in stand_ins), actor=actor
+        )
+    return ids
+
+
+# --------------------------------------------------------------------------- orders
+
+ORDER_NUMBER_MAX = 40
+ORDER_AMOUNT_MAX = decimal.Decimal("999999999999.99")  # max_digits=14, decimal_places=2
+
+
+@transaction.atomic
+def create_order(customer: Customer, data: dict[str, Any], *, actor) -> tuple[Order, bool]:
+    """Record an order of a customer once (idempotent by its unique number). Returns (order, created).
+
+    `data`: number, amount, ordered_at, and optionally currency ("CNY"), channel (manual), status
+    (paid), custom_fields (the order's, validated by the field registry; errors keyed
+    "custom_fields.<key>"). Invalid input raises ValidationError with a message per field before
+    anything is written. Writes the order, an audit entry and an `order.created` event."""
+    errors: dict[str, list[str]] = {}
+    unknown = set(data) - {"number", "amount", "ordered_at", "currency", "channel", "status", "custom_fields"}
+    for field in sorted(unknown):
+        errors[field] = [_("Unknown field.")]
+    number = str(data.get("number") or "").strip()
+    if not number:
+        errors["number"] = [_("This field is required.")]
+    elif len(number) > ORDER_NUMBER_MAX or not _printable(number):
+        errors["number"] = [_("Must be at most %(max)d printable characters.") % {"max": ORDER_NUMBER_MAX}]
+    amount = data.get("amount")
+    try:
+        amount = decimal.Decimal(str(amount)).quantize(
+            decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP
+        )
+        if not amount.is_finite() or amount < 0 or amount > ORDER_AMOUNT_MAX:
+            raise decimal.InvalidOperation
+    except (decimal.InvalidOperation, TypeError, ValueError):
+        errors["amount"] = [_("Enter an amount between 0 and 999,999,999,999.99.")]
+    ordered_at = data.get("ordered_at")
+    if not isinstance(ordered_at, dt.datetime):
+        errors["ordered_at"] = [_("Enter a valid date and time.")]
+    currency = str(data.get("currency") or "CNY").upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        errors["currency"] = [_("Use a three-letter currency code such as CNY.")]
+    channel = data.get("channel") or Channel.MANUAL
+    if channel not in Channel.values:
+        errors["channel"] = [_("Invalid value.")]
+    status = data.get("status") or OrderStatus.PAID
+    if status not in OrderStatus.values:
+        errors["status"] = [_("Invalid value.")]
+    values, custom_errors = customfields.Registry(CustomObject.ORDER).clean(
+        data.get("custom_fields") or {}, creating=True, actor=actor
+    )
+    errors.update(custom_errors)
+    if errors:
+        raise ValidationError(errors)
+    existing = Order.objects.filter(number=number).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                customer=customer, number=number, amount=amount, currency=currency, ordered_at=ordered_at,
+                channel=channel, status=status, custom_fields=values,
+            )  # fmt: skip
+    except IntegrityError:  # the same order recorded concurrently: the first one stands
+        return Order.objects.get(number=number), False
+    after = {
+        f: getattr(order, f)
+        for f in ("customer_id", "number", "amount", "currency", "ordered_at", "channel", "custom_fields")
+    }
+    audit.record(AuditAction.CREATE, order, actor=actor, before=None, after=after)
+    emit(
+        SalesEvent.ORDER_CREATED,
+        order,
+        actor=actor,
+        payload={"customer_id": customer.pk, "amount": amount, "channel": channel},
+    )
+    return order, True

@@ -164,7 +164,7 @@ def test_fifty_threads_claiming_ten_customers_give_exactly_ten_claims_within_lim
     assert Customer.objects.filter(pk__in=org.pool_ids, pool__isnull=False).count() == 0
     changes = OwnershipChange.objects.filter(reason=OwnershipReason.CLAIMED)
     assert sorted(changes.values_list("customer_id", "to_user_id")) == sorted((c, r) for r, c in wins)
-    assert Event.objects.filter(name="customer.claimed").count() == 10
+    assert Event.objects.filter(name="customer.assigned", payload__reason="claimed").count() == 10
 
 
 @pytest.mark.django_db(transaction=True)
@@ -207,7 +207,11 @@ def test_claim_sets_one_owner_and_writes_history_audit_and_event(org):
     entry = AuditEntry.objects.filter(object_id=c.pk).latest("id")
     assert entry.before == {"owner_id": None, "pool_id": east_pool.pk}
     assert entry.after == {"owner_id": org.rep_e1.pk, "pool_id": None}
-    assert Event.objects.filter(name="customer.claimed", object_id=c.pk).count() == 1
+    # One customer.assigned event per owner change (it was "customer.claimed" before issue 9).
+    event = Event.objects.get(name="customer.assigned", object_id=c.pk)
+    assert event.payload == {
+        "from_owner_id": None, "to_owner_id": org.rep_e1.pk, "reason": "claimed", "pool_id": east_pool.pk,
+    }  # fmt: skip
     with pytest.raises(ClaimRefused) as exc:
         pool_actions.claim(c.pk, actor=org.rep_e2, now=day(0))
     assert exc.value.code == RefusalCode.TAKEN
@@ -435,7 +439,12 @@ def test_release_returns_the_customer_to_the_owners_pool(org):
         org.rep_e1.pk,
     )
     assert AuditEntry.objects.filter(object_id=c.pk).latest("id").after["release_reason"] == "不感兴趣"
-    assert Event.objects.get(name="customer.released", object_id=c.pk).payload["reason"] == "不感兴趣"
+    # One customer.assigned event per owner change (it was "customer.released" before issue 9); the
+    # release reason the rep typed is in the audit entry above.
+    event = Event.objects.get(name="customer.assigned", object_id=c.pk)
+    assert event.payload == {
+        "from_owner_id": org.rep_e1.pk, "to_owner_id": None, "reason": "released", "pool_id": east_pool.pk,
+    }  # fmt: skip
     with pytest.raises(ClaimRefused) as exc:
         pool_actions.claim(c.pk, actor=org.rep_e1)
     assert exc.value.code == RefusalCode.COOLDOWN
