@@ -1876,6 +1876,9 @@ class _Runner:
         request_id = current_request_id()
         audit_cols = _columns(AuditEntry)
         audits = []
+        sensitive_types = (
+            self.registry.sensitive_types
+        )  # phones are stored protected, as actions.snapshot does
         for op, cust, before, after, _payload, name in ops:
             if op == "create":
                 # audit.json_value of a fresh snapshot: only the date and the company need converting.
@@ -1885,6 +1888,8 @@ class _Runner:
                     after["birthday"] = after["birthday"].isoformat()
             else:
                 before, after = audit.json_value(before), audit.json_value(after)
+            before = actions.protect_snapshot(before, sensitive_types)
+            after = actions.protect_snapshot(after, sensitive_types)
             audits.append(
                 audit_cols.row(
                     {
