@@ -289,14 +289,6 @@ def registered_objects() -> list[str]:
     return [o for o in CustomObject.values if o in _OBJECTS]
 
 
-def custom_definitions(object_type: str) -> list[CustomField]:
-    return list(
-        CustomField.objects.filter(object_type=object_type, status__in=LIVE_STATUSES)
-        .select_related("picklist")
-        .order_by("position", "id")
-    )
-
-
 def _choices_for(definitions: list[CustomField]) -> dict[int, list[PicklistValue]]:
     ids = {d.picklist_id for d in definitions if d.picklist_id}
     by_list: dict[int, list[PicklistValue]] = {}
@@ -379,15 +371,6 @@ class Registry:
 
     # -- presenting -------------------------------------------------------------------------
 
-    def present(
-        self, obj: Any, user, *, specs: Iterable[FieldSpec] | None = None, names: dict | None = None
-    ) -> dict[str, str]:
-        """ref -> text of the fields of `obj` as `user` may see them (sensitive values masked)."""
-        return {
-            spec.ref: spec.present(spec.value_of(obj), user=user, obj=obj, names=names)
-            for spec in (self.fields() if specs is None else specs)
-        }
-
     @property
     def sensitive_types(self) -> dict[str, str]:
         """Stored key -> type of the sensitive custom fields (previous keys of renames and deleted
@@ -414,9 +397,6 @@ class Registry:
             else:
                 result[key] = value
         return result
-
-    def protect_custom_values(self, values: Any) -> Any:
-        return protect_custom_values(values, self.sensitive_types)
 
     def get(self, ref: str) -> FieldSpec | None:
         if ref.startswith(PREFIX):
