@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from guanxi import text as normalize
+from guanxi.core import sensitive as sensitive_values
 from guanxi.core.models import CustomField, CustomObject, FieldStatus, FieldType, PicklistValue, User
 
 PREFIX = "cf."
@@ -142,6 +143,9 @@ class FieldSpec:
     multi_valued: bool = False
     custom: CustomField | None = None
     all_choices: dict[str, tuple[str, str]] = field(default_factory=dict)  # incl. inactive/merged
+    # The permission that reveals the value ("" = not sensitive): others see it masked everywhere
+    # (`present`), may not filter or sort on it, and audit/events store it protected.
+    sensitive: str = ""
 
     def __post_init__(self) -> None:
         if self.choices and not self.all_choices:
@@ -216,6 +220,28 @@ class FieldSpec:
             return str(value.label)
         return str(value)
 
+    # -- presenting -----------------------------------------------------------------------
+
+    def may_reveal(self, user, obj: Any = None) -> bool:
+        """Whether `user` sees this field's value on `obj` in full (always, unless it is sensitive)."""
+        if not self.sensitive:
+            return True
+        return sensitive_values.may_reveal(user, self.sensitive, getattr(obj, "owner_id", None))
+
+    def present(self, value: Any, *, user, obj: Any = None, names: dict | None = None) -> str:
+        """The one presenter: the text of a value as `user` may see it on `obj` (pages, the API,
+        exports, kanban, history). Sensitive values are masked for users who may not reveal them."""
+        if self.sensitive:
+            return sensitive_values.present(
+                self.type, self.sensitive, value, user=user, owner_id=getattr(obj, "owner_id", None)
+            )
+        return self.display(value, names=names)
+
+    def may_query(self, user) -> bool:
+        """Whether `user` may filter or sort on this field's values: a sensitive field only with the
+        permission that reveals it (else a filter or a sort order would be an oracle for the value)."""
+        return not self.sensitive or user is None or user.has_perm_code(self.sensitive)
+
     # -- filtering ------------------------------------------------------------------------
 
     def filter_q(self, op: str, value: Any) -> Q:
@@ -264,14 +290,6 @@ def registered_objects() -> list[str]:
     return [o for o in CustomObject.values if o in _OBJECTS]
 
 
-def custom_definitions(object_type: str) -> list[CustomField]:
-    return list(
-        CustomField.objects.filter(object_type=object_type, status__in=LIVE_STATUSES)
-        .select_related("picklist")
-        .order_by("position", "id")
-    )
-
-
 def _choices_for(definitions: list[CustomField]) -> dict[int, list[PicklistValue]]:
     ids = {d.picklist_id for d in definitions if d.picklist_id}
     by_list: dict[int, list[PicklistValue]] = {}
@@ -293,7 +311,41 @@ def custom_spec(definition: CustomField, values: list[PicklistValue] | None = No
         choices=[(v.key, v.label_zh, v.label_en) for v in values if v.is_active and v.merged_into_id is None],
         all_choices={v.key: (v.label_zh, v.label_en) for v in values},
         custom=definition,
+        sensitive=sensitive_values.DEFAULT_PERMISSION
+        if definition.type in sensitive_values.SENSITIVE_TYPES
+        else "",
     )
+
+
+def sensitive_custom_types(object_type: str) -> dict[str, str]:
+    """key -> type of every custom field of a sensitive type (live, being renamed or deleted, and
+    previous keys): what `protect_custom_values` masks in audit entries and event payloads."""
+    return _sensitive_types_of(
+        CustomField.objects.filter(object_type=object_type, type__in=sensitive_values.SENSITIVE_TYPES).only(
+            "key", "previous_key", "type"
+        )
+    )
+
+
+def _sensitive_types_of(definitions: Iterable[CustomField]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for definition in definitions:
+        if definition.type in sensitive_values.SENSITIVE_TYPES:
+            result[definition.key] = definition.type
+            if definition.previous_key:
+                result[definition.previous_key] = definition.type
+    return result
+
+
+def protect_custom_values(values: Any, sensitive_types: dict[str, str]) -> Any:
+    """A custom-field map as audit entries and event payloads store it: sensitive values protected
+    ("<mask>#<keyed hash>", `core.sensitive.protect`), the others as they are."""
+    if not isinstance(values, dict) or not sensitive_types:
+        return values
+    return {
+        key: sensitive_values.protect(sensitive_types[key], value) if key in sensitive_types else value
+        for key, value in values.items()
+    }
 
 
 class Registry:
@@ -302,13 +354,50 @@ class Registry:
     def __init__(self, object_type: str) -> None:
         self.object_type = object_type
         self.object = _OBJECTS.get(object_type)
-        self.definitions = custom_definitions(object_type)
+        # One query for every definition: the live ones describe the fields; all of them (deleted
+        # fields' values may still sit in stored maps and old audit entries) say which are sensitive.
+        every = list(
+            CustomField.objects.filter(object_type=object_type)
+            .select_related("picklist")
+            .order_by("position", "id")
+        )
+        self.definitions = [d for d in every if d.status in LIVE_STATUSES]
+        self._sensitive_types = _sensitive_types_of(every)
         choices = _choices_for(self.definitions)
         self.custom = {d.key: custom_spec(d, choices.get(d.picklist_id)) for d in self.definitions}
         self.builtin = {s.ref: s for s in (self.object.builtin() if self.object else [])}
 
     def fields(self) -> list[FieldSpec]:
         return [*self.builtin.values(), *self.custom.values()]
+
+    # -- presenting -------------------------------------------------------------------------
+
+    @property
+    def sensitive_types(self) -> dict[str, str]:
+        """Stored key -> type of the sensitive custom fields (previous keys of renames and deleted
+        fields included: stored maps and old audit entries may still hold them); no extra query."""
+        return self._sensitive_types
+
+    def present_custom_values(self, values: Any, user, obj: Any = None) -> Any:
+        """A stored custom-field map (the record's, or one from an audit entry) as `user` may see it:
+        typed values as stored, sensitive ones masked unless the user may reveal them on `obj`.
+        Values stored protected (audit entries) always show their mask."""
+        if not isinstance(values, dict):
+            return values
+        kinds = self.sensitive_types if values else {}
+        owner_id = getattr(obj, "owner_id", None)
+        result = {}
+        for key, value in values.items():
+            kind = kinds.get(key)
+            if kind is None or value in (None, ""):
+                result[key] = value
+            elif sensitive_values.is_protected(value) or not sensitive_values.may_reveal(
+                user, sensitive_values.DEFAULT_PERMISSION, owner_id
+            ):
+                result[key] = sensitive_values.mask(kind, value)
+            else:
+                result[key] = value
+        return result
 
     def get(self, ref: str) -> FieldSpec | None:
         if ref.startswith(PREFIX):
@@ -405,8 +494,11 @@ class Registry:
             qs = qs.exclude(pk=exclude_id)
         return qs.exists()
 
-    def clean_filters(self, conditions: Any) -> list[tuple[FieldSpec, str, Any]]:
-        """Validate saved-view / API filter conditions [{"field", "op", "value"}]; raises ValidationError."""
+    def clean_filters(self, conditions: Any, *, user) -> list[tuple[FieldSpec, str, Any]]:
+        """Validate saved-view / API filter conditions [{"field", "op", "value"}]; raises ValidationError.
+
+        `user` (None: the system) may not test the value of a field masked for them (`may_query`):
+        only whether it is empty."""
         if conditions in (None, ""):
             return []
         if not isinstance(conditions, list):
@@ -427,6 +519,14 @@ class Registry:
                     % {"n": n, "field": spec.label, "op": op[:30]}
                 )
                 continue
+            if op not in (Op.EMPTY, Op.NOT_EMPTY) and not spec.may_query(user):
+                errors.append(
+                    _(
+                        "Condition %(n)s: %(field)s is masked for you, so you may only filter on whether it is empty."
+                    )
+                    % {"n": n, "field": spec.label}
+                )
+                continue
             try:
                 value = clean_filter_value(spec, op, condition.get("value"))
             except ValidationError as exc:
@@ -437,20 +537,21 @@ class Registry:
             raise ValidationError({"filters": errors})
         return cleaned
 
-    def filter_q(self, conditions: Any) -> Q:
+    def filter_q(self, conditions: Any, *, user) -> Q:
         q = Q()
-        for spec, op, value in self.clean_filters(conditions):
+        for spec, op, value in self.clean_filters(conditions, user=user):
             condition = spec.filter_q(op, value)
             if spec.multi_valued and self.object is not None:
                 condition = Q(pk__in=self.object.model.objects.filter(condition).values("pk"))
             q &= condition
         return q
 
-    def ordering(self, sort: str) -> list[Any] | None:
-        """An order_by list for "ref" or "-ref"; None when the field cannot be sorted on."""
+    def ordering(self, sort: str, *, user) -> list[Any] | None:
+        """An order_by list for "ref" or "-ref"; None when the field cannot be sorted on (by `user`:
+        sorting on a value masked for them would reveal how it compares)."""
         descending = sort.startswith("-")
         spec = self.get(sort.lstrip("-"))
-        if spec is None or not spec.sortable:
+        if spec is None or not spec.sortable or not spec.may_query(user):
             return None
         return [spec.order_expression(descending), "-pk" if descending else "pk"]
 

@@ -980,8 +980,9 @@ def views_for(user, object_type: str):
     return SavedView.objects.filter(q, object_type=object_type).select_related("owner")
 
 
-def clean_view(object_type: str, data: dict) -> dict:
-    """Columns, sort, filters and kanban field checked against the registry; raises ValidationError."""
+def clean_view(object_type: str, data: dict, *, actor) -> dict:
+    """Columns, sort, filters and kanban field checked against the registry; raises ValidationError.
+    Filters and a sort on fields masked for `actor` are refused (they would be a lookup oracle)."""
     registry = customfields.Registry(object_type)
     errors: dict[str, list[str]] = {}
     cleaned: dict[str, Any] = {}
@@ -993,7 +994,7 @@ def clean_view(object_type: str, data: dict) -> dict:
     else:
         cleaned["columns"] = list(dict.fromkeys(columns))
     try:
-        registry.clean_filters(data.get("filters") or [])
+        registry.clean_filters(data.get("filters") or [], user=actor)
         cleaned["filters"] = [
             {
                 "field": c.get("field"),
@@ -1005,7 +1006,7 @@ def clean_view(object_type: str, data: dict) -> dict:
     except ValidationError as exc:
         errors.update(exc.message_dict)
     sort = str(data.get("sort") or "")
-    if sort and registry.ordering(sort) is None:
+    if sort and registry.ordering(sort, user=actor) is None:
         errors.setdefault("sort", []).append(_("This field cannot be sorted on."))
     cleaned["sort"] = sort
     kanban = str(data.get("kanban_field") or "")
@@ -1045,7 +1046,7 @@ def save_view(object_type: str, data: dict, *, actor, view_id: int | None = None
     elif visibility == ViewVisibility.TEAM and not actor.department_id:
         errors.setdefault("visibility", []).append(_("You are not in a department to share with."))
     try:
-        cleaned = clean_view(object_type, {
+        cleaned = clean_view(object_type, actor=actor, data={
             "columns": data.get("columns", view.columns),
             "filters": data.get("filters", view.filters),
             "sort": data.get("sort", view.sort),

@@ -152,7 +152,12 @@ class LayoutFormMixin:
             self.fields[name] = custom_form_field(spec, stored)
             self.custom_names[name] = key
             if name not in self.initial:
-                self.initial[name] = custom_initial(spec, stored)
+                if stored_map is not None and not spec.may_reveal(getattr(self, "user", None), self.instance):
+                    # Masked for a user who may edit but not see the value: left as it is, it is not
+                    # sent (edits send changed values only); a new value replaces it.
+                    self.initial[name] = spec.present(stored, user=self.user, obj=self.instance)
+                else:
+                    self.initial[name] = custom_initial(spec, stored)
 
     def _apply_layout(self, layout: list[dict]) -> None:
         """Keep the fields the layout places (in its order); drop the other data fields."""

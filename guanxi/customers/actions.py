@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi import text as normalize
-from guanxi.core import audit, customfields, settings_store
+from guanxi.core import audit, customfields, sensitive, settings_store
 from guanxi.core.converters import as_id
 from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
@@ -24,6 +24,7 @@ from guanxi.core.models import AuditAction, CustomObject, Tag, User
 from guanxi.core.permissions import Perm
 from guanxi.customers import identity, ownership
 from guanxi.customers.events import CustomerEvent
+from guanxi.customers.fields import SENSITIVE_CONTACTS
 from guanxi.customers.models import (
     Channel,
     ContactKind,
@@ -288,16 +289,45 @@ def clean_customer_input(
     return cleaned
 
 
-def snapshot(customer: Customer) -> dict[str, Any]:
+def snapshot(customer: Customer, registry: customfields.Registry | None = None) -> dict[str, Any]:
+    """The audited state of a customer; sensitive values (phones, phone-type custom fields) are
+    protected ("138****5678#<keyed hash>", `protect_snapshot`): never in clear in an audit entry.
+    `registry`: a prebuilt customer registry (an import passes its own: no query per row)."""
     data = {f: getattr(customer, f) for f in SNAPSHOT_FIELDS}
     if customer.pk:
         data["tags"] = sorted(customer.tags.values_list("name", flat=True))
-        data["contact_points"] = sorted(
+        data["contact_points"] = [
             f"{k}:{v}" for k, v in customer.contact_points.values_list("kind", "normalized")
-        )
+        ]
     else:
         data["tags"], data["contact_points"] = [], []
-    return data
+    if not data["custom_fields"]:
+        sensitive_types = {}
+    elif registry is not None:
+        sensitive_types = registry.sensitive_types
+    else:
+        sensitive_types = customfields.sensitive_custom_types(CustomObject.CUSTOMER)
+    return protect_snapshot(data, sensitive_types)
+
+
+def protect_snapshot(data: dict[str, Any] | None, sensitive_types: dict[str, str]) -> dict[str, Any] | None:
+    """A customer snapshot (or a diff of two) as audit entries store it: contact points of sensitive
+    kinds and sensitive custom values (`sensitive_types`: key -> type) protected, contact points
+    sorted. The import's bulk path writes its snapshots through this too, so both paths agree."""
+    if not data:
+        return data
+    result = dict(data)
+    if isinstance(result.get("contact_points"), list):
+        points = []
+        for item in result["contact_points"]:
+            kind, _sep, value = str(item).partition(":")
+            if kind in SENSITIVE_CONTACTS:
+                item = f"{kind}:{sensitive.protect(SENSITIVE_CONTACTS[kind][0], value)}"
+            points.append(item)
+        result["contact_points"] = sorted(points)
+    if "custom_fields" in result:
+        result["custom_fields"] = customfields.protect_custom_values(result["custom_fields"], sensitive_types)
+    return result
 
 
 def get_for_write(customer_id: int, *, actor) -> Customer:
@@ -464,7 +494,9 @@ def create_customer(
     return _create(cleaned, actor=actor, default_source=default_source)
 
 
-def _create(cleaned: dict[str, Any], *, actor, default_source: str) -> Customer:
+def _create(
+    cleaned: dict[str, Any], *, actor, default_source: str, registry: customfields.Registry | None = None
+) -> Customer:
     owner_id = cleaned.get("owner_id", actor.pk if actor is not None else None)
     _check_owner_change(actor, owner_id, actor.pk if actor is not None else None)
     company_name = cleaned.pop("company_name", None)
@@ -483,7 +515,7 @@ def _create(cleaned: dict[str, Any], *, actor, default_source: str) -> Customer:
         _apply_tags(customer, cleaned["tags"])
     _apply_contacts(customer, cleaned, default_source=channel)
     _refresh_derived(customer, check_stage=True)
-    audit.record(AuditAction.CREATE, customer, actor=actor, before=None, after=snapshot(customer))
+    audit.record(AuditAction.CREATE, customer, actor=actor, before=None, after=snapshot(customer, registry))
     emit(CustomerEvent.CREATED, customer, actor=actor, payload={"owner_id": owner_id, "source": channel})
     return customer
 
@@ -605,7 +637,7 @@ def _absorb(
     """Add incoming data to an existing customer (unified customer ID): new contact points are added
     (never removed), tags are united, fields are filled (or overwritten when `overwrite`).
     Records provenance per changed field. Returns whether anything changed (audited + evented)."""
-    before = snapshot(customer)
+    before = snapshot(customer, registry)
     fields = []
     for field in SNAPSHOT_FIELDS:
         if field in ("owner_id", "custom_fields") or field not in cleaned:
@@ -672,7 +704,7 @@ def _absorb(
             is_primary=point["kind"] not in primary_kinds,
         )
         primary_kinds.add(point["kind"])
-    b, a = audit.diff(before, snapshot(customer))
+    b, a = audit.diff(before, snapshot(customer, registry))
     if not a:
         return False
     _refresh_derived(customer)
@@ -725,7 +757,7 @@ def ingest_customer(
         cleaned["custom_fields"] = values
         require(actor, Perm.CUSTOMER_CREATE)
         cleaned.setdefault("source", channel)
-        return _create(cleaned, actor=actor, default_source=channel), IngestOutcome.CREATED
+        return _create(cleaned, actor=actor, default_source=channel, registry=registry), IngestOutcome.CREATED
     customer_id = matches[0][0]
     customer = Customer.objects.select_for_update(of=("self",)).get(pk=customer_id)
     if actor is not None and not Customer.objects.visible_to(actor).filter(pk=customer_id).exists():

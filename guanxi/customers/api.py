@@ -193,10 +193,13 @@ class HistoryOut(Schema):
     after: dict | None
 
 
-def customer_out(user, c: Customer) -> dict:
+def customer_out(user, c: Customer, registry: customfields.Registry | None = None) -> dict:
+    """A customer as `user` may see it: phones and sensitive custom fields through the presenter."""
     all_points = list(c.contact_points.all()) if not hasattr(c, "primary_contacts") else c.primary_contacts
+    registry = registry or customfields.Registry(CustomObject.CUSTOMER)
     return {
         **{f: getattr(c, f) for f in actions.SNAPSHOT_FIELDS if f not in {"company_id", "owner_id"}},
+        "custom_fields": registry.present_custom_values(c.custom_fields or {}, user, c),
         "id": c.pk,
         "name_pinyin": c.name_pinyin,
         "company": {"id": c.company.pk, "name": c.company.name} if c.company_id else None,
@@ -243,15 +246,16 @@ def list_customers(request, params: Query[ListParams]):
         city=params.city,
     )
     qs = queries.customer_list(request.user, filters)
+    registry = customfields.Registry(CustomObject.CUSTOMER)
     if params.filters or params.view is not None or params.sort:
-        qs = _apply_view_params(request.user, qs, params)
+        qs = _apply_view_params(request.user, qs, params, registry)
     start = (params.page - 1) * params.page_size
     items = list(qs[start : start + params.page_size])
     return {
         "count": qs.count(),
         "page": params.page,
         "page_size": params.page_size,
-        "items": [customer_out(request.user, c) for c in items],
+        "items": [customer_out(request.user, c, registry) for c in items],
     }
 
 
@@ -261,24 +265,24 @@ def _query_error(param: str, messages: list[str]) -> RequestValidationError:
     )
 
 
-def _conditions_q(registry: customfields.Registry, conditions: Any, param: str):
+def _conditions_q(registry: customfields.Registry, conditions: Any, param: str, *, user):
     try:
-        return registry.filter_q(conditions)
+        return registry.filter_q(conditions, user=user)
     except ValidationError as exc:
         raise _query_error(param, exc.messages) from None
     except OverflowError:  # a date at the very end of the calendar
         raise _query_error(param, [_("A date is out of range.")]) from None
 
 
-def _apply_view_params(user, qs, params: ListParams):
-    """`view`, `filters` and `sort` on top of the scoped list: the same registry as saved views."""
-    registry = customfields.Registry(CustomObject.CUSTOMER)
+def _apply_view_params(user, qs, params: ListParams, registry: customfields.Registry):
+    """`view`, `filters` and `sort` on top of the scoped list: the same registry as saved views
+    (conditions and sorts on fields masked for the user are refused: 422)."""
     sort = params.sort
     if params.view is not None:
         view = customization.views_for(user, CustomObject.CUSTOMER).filter(pk=params.view).first()
         if view is None:
             raise _query_error("view", [_("There is no saved view with this id that you may use.")])
-        qs = qs.filter(_conditions_q(registry, view.filters, "view"))
+        qs = qs.filter(_conditions_q(registry, view.filters, "view", user=user))
         sort = sort or view.sort
     if params.filters:
         try:
@@ -288,9 +292,9 @@ def _apply_view_params(user, qs, params: ListParams):
         problem = storable_problem(conditions)
         if problem:
             raise _query_error("filters", [problem])
-        qs = qs.filter(_conditions_q(registry, conditions, "filters"))
+        qs = qs.filter(_conditions_q(registry, conditions, "filters", user=user))
     if sort:
-        ordering = registry.ordering(sort)
+        ordering = registry.ordering(sort, user=user)
         if ordering is None:
             raise _query_error("sort", [_("This field cannot be sorted on.")])
         qs = qs.order_by(*ordering)
@@ -362,7 +366,9 @@ def delete_customer(request, customer_id: int):
 @router.get("/{int:customer_id}/history", response=list[HistoryOut], summary="Change history of a customer")
 def customer_history(request, customer_id: int):
     customer = _visible_or_404(request, customer_id)
-    entries = audit.history_for(customer)[: settings.GUANXI_PAGE_SIZE * 4]
+    entries = queries.present_history(
+        audit.history_for(customer)[: settings.GUANXI_PAGE_SIZE * 4], request.user, customer
+    )
     return [
         {
             "id": e.pk,

@@ -8,6 +8,13 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
+        from guanxi.core import sensitive
+        from guanxi.core.models import FieldType
+        from guanxi import text as normalize
         from guanxi.customers import fields, tasks, tasks_quality  # noqa: F401  (registers worker tasks)
 
         fields.register()
+        # Phones (contact points and phone-type custom fields) are masked as 138****5678.
+        sensitive.register_type(
+            FieldType.PHONE, mask=normalize.mask_phone, display=normalize.format_phone_display
+        )

@@ -2,7 +2,8 @@
 
 The rows come from `queries.view_queryset` (the user's data scope, the quick filters, the view's
 conditions and sort), read in chunks with their relations prefetched per chunk (no N+1). Cells are
-the registry's display values, with phones masked exactly as on the page (`queries.cell_text`).
+the registry's presenter (`queries.cell_text`), so phones and phone-type custom fields are masked
+exactly as on the page.
 Headers are the column labels in the current language. Every export writes an audit entry (who,
 which format, which columns and conditions) before the first row leaves the server.
 """
@@ -17,9 +18,9 @@ from collections.abc import Iterator
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.core import audit
+from guanxi.core import audit, customfields, sensitive
 from guanxi.core.exceptions import require
-from guanxi.core.models import AuditAction, FieldType
+from guanxi.core.models import AuditAction, CustomObject, FieldType
 from guanxi.core.permissions import Perm
 from guanxi.customers import queries
 
@@ -39,6 +40,27 @@ def _safe_text(text: str) -> str:
     return text
 
 
+def _audited_conditions(conditions: list[dict]) -> list[dict]:
+    """Conditions as the export's audit entry stores them: values of sensitive fields protected."""
+    kinds = customfields.sensitive_custom_types(CustomObject.CUSTOMER)
+    result = []
+    for condition in conditions:
+        ref = str(condition.get("field") or "")
+        kind = kinds.get(ref[len(customfields.PREFIX) :]) if ref.startswith(customfields.PREFIX) else None
+        if kind is not None and condition.get("value") not in (None, ""):
+            condition = {**condition, "value": sensitive.protect(kind, str(condition["value"]))}
+        result.append(condition)
+    return result
+
+
+def _audited_search(text: str) -> str:
+    """The search text as the audit entry stores it: a phone number (or its digits) protected."""
+    compact = text.replace(" ", "").replace("-", "")
+    if compact.lstrip("+").isdigit():
+        return sensitive.protect(FieldType.PHONE, text)
+    return text
+
+
 def start_export(user, state: queries.ListState, *, fmt: str) -> None:
     """Check the permission and record the export (called before any row is sent)."""
     require(user, Perm.CUSTOMER_EXPORT)
@@ -52,8 +74,8 @@ def start_export(user, state: queries.ListState, *, fmt: str) -> None:
             "export": "customer",
             "format": fmt,
             "columns": list(state.columns),
-            "conditions": state.conditions + queries.quick_conditions(filters),
-            "search": filters.q,
+            "conditions": _audited_conditions(state.conditions + queries.quick_conditions(filters)),
+            "search": _audited_search(filters.q),
             "sort": state.sort,
             "view_id": state.view.pk if state.view is not None else None,
         },

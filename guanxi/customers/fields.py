@@ -10,7 +10,12 @@ from collections.abc import Iterable
 
 from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, register_object
 from guanxi.core.models import CustomObject, FieldType
-from guanxi.customers.models import Channel, CustomerKind, Gender, LifecycleStage, Tier
+from guanxi.core.permissions import Perm
+from guanxi.customers.models import Channel, ContactKind, CustomerKind, Gender, LifecycleStage, Tier
+
+# Contact points whose values are sensitive: kind -> (field type, the permission that reveals them).
+# The owner of the customer and holders of the permission see them in full, others masked.
+SENSITIVE_CONTACTS = {ContactKind.PHONE: (FieldType.PHONE, Perm.CUSTOMER_VIEW_SENSITIVE)}
 
 
 def _owner_name(customer) -> str:
@@ -36,7 +41,7 @@ def builtin_fields() -> list[FieldSpec]:
               getter=lambda c: c.company.name if c.company_id else ""),
         FieldSpec("title", FieldType.TEXT, "职务", "Job title"),
         FieldSpec("phone", FieldType.PHONE, "手机/电话", "Mobile / phone", getter=_primary("phone"),
-              filterable=False, sortable=False),
+              filterable=False, sortable=False, sensitive=SENSITIVE_CONTACTS[ContactKind.PHONE][1]),
         FieldSpec("email", FieldType.EMAIL, "邮箱", "Email", getter=_primary("email"), filterable=False,
               sortable=False),
         FieldSpec("wechat_id", FieldType.TEXT, "微信号", "WeChat ID", getter=_primary("wechat_id"),

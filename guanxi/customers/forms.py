@@ -145,7 +145,12 @@ def custom_field_sections(customer, user, *, layout: list[dict] | None = None) -
             ):
                 url = reverse("customers:detail", args=[value])
             items.append(
-                {"key": spec.key, "label": spec.label, "value": spec.display(value, names=names), "url": url}
+                {
+                    "key": spec.key,
+                    "label": spec.label,
+                    "value": spec.present(value, user=user, obj=customer, names=names),
+                    "url": url,
+                }
             )
         if items:
             sections.append({"title": section_title(section), "items": items})

@@ -1872,12 +1872,16 @@ class _Runner:
 
     def _audit_and_events(self, ops: list[tuple]) -> None:
         """One audit entry and one event per created / updated customer, as ingest_customer writes
-        them (`audit.record_many` and `events.emit_many`: one bulk insert each)."""
+        them (`audit.record_many` and `events.emit_many`: one bulk insert each); phones and other
+        sensitive values are stored protected, as actions.snapshot does."""
+        sensitive_types = self.registry.sensitive_types
         audits: dict[str, list[tuple]] = {"create": [], "update": []}
         events: dict[str, list[tuple]] = {"create": [], "update": []}
         for op, cust, before, after, payload, name in ops:
             if op == "create" and isinstance(after["company_id"], _Cust):
                 after["company_id"] = after["company_id"].id
+            before = actions.protect_snapshot(audit.json_value(before) if before else before, sensitive_types)
+            after = actions.protect_snapshot(audit.json_value(after), sensitive_types)
             obj = Customer(pk=cust.id, name=name)
             audits[op].append((obj, before, after))
             events[op].append((obj, payload))

@@ -8,8 +8,9 @@ from typing import Any
 from django.db.models import Prefetch, Q, QuerySet
 
 from guanxi import text as normalize
+from guanxi.core import sensitive
 from guanxi.core.converters import as_id
-from guanxi.core.permissions import Perm
+from guanxi.customers.fields import SENSITIVE_CONTACTS
 from guanxi.customers.models import ContactKind, ContactPoint, Customer
 
 
@@ -30,8 +31,19 @@ def _contact_match(kind: str, normalized: str) -> QuerySet:
     return ContactPoint.objects.filter(kind=kind, normalized=normalized).values("customer_id")
 
 
-def search_q(q: str) -> Q | None:
-    """Build the filter for a free-text search: phone, email, WeChat ID, name, pinyin, initials, company."""
+def _phone_match(user, points: QuerySet) -> Q:
+    """Customers holding one of `points` (phones), limited to those whose numbers `user` sees in full:
+    for everyone else a phone search behaves as if the number were not there, so it cannot confirm
+    the hidden digits of a masked number."""
+    q = Q(pk__in=points.values("customer_id"))
+    limit = sensitive.reveal_q(user, SENSITIVE_CONTACTS[ContactKind.PHONE][1])
+    return q if limit is None else q & limit
+
+
+def search_q(q: str, *, user) -> Q | None:
+    """Build the filter for a free-text search: phone, email, WeChat ID, name, pinyin, initials, company.
+
+    `user` (None: the system) is who searches: phones match only customers whose number they may see."""
     q = " ".join(q.split())
     if not q:
         return None
@@ -43,15 +55,13 @@ def search_q(q: str) -> Q | None:
     compact = q.replace(" ", "").replace("-", "")
     if compact.lstrip("+").isdigit():
         try:
-            return Q(pk__in=_contact_match(ContactKind.PHONE, normalize.normalize_phone(q)))
+            number = normalize.normalize_phone(q)
         except normalize.NormalizationError:
             if len(compact) >= 4:  # tail of a number ("5678")
-                return Q(
-                    pk__in=ContactPoint.objects.filter(
-                        kind=ContactKind.PHONE, normalized__endswith=compact
-                    ).values("customer_id")
-                )
+                points = ContactPoint.objects.filter(kind=ContactKind.PHONE, normalized__endswith=compact)
+                return _phone_match(user, points)
             return Q(pk__in=[])
+        return _phone_match(user, ContactPoint.objects.filter(kind=ContactKind.PHONE, normalized=number))
     if compact.isascii():
         key = compact.lower()
         result = (
@@ -73,7 +83,7 @@ def search_q(q: str) -> Q | None:
 
 def customer_list(user, filters: CustomerFilters) -> QuerySet:
     qs = Customer.objects.visible_to(user).alive()
-    sq = search_q(filters.q)
+    sq = search_q(filters.q, user=user)
     if sq is not None:
         qs = qs.filter(sq)
     if filters.kind:
@@ -130,16 +140,71 @@ def primary_contact(customer: Customer, kind: str) -> ContactPoint | None:
 
 def can_see_sensitive(user, customer: Customer) -> bool:
     """Full phone numbers: for the customer's owner and holders of the sensitive-data permission."""
-    return user is None or customer.owner_id == user.pk or user.has_perm_code(Perm.CUSTOMER_VIEW_SENSITIVE)
+    return sensitive.may_reveal(user, SENSITIVE_CONTACTS[ContactKind.PHONE][1], customer.owner_id)
+
+
+def present_contact(user, customer: Customer, kind: str, value: str) -> str:
+    """A contact value (normalised or as displayed) as `user` may see it: sensitive kinds (phones)
+    masked (138****5678) for those not entitled, through the one presenter (`core.sensitive`)."""
+    if kind in SENSITIVE_CONTACTS:
+        field_type, permission = SENSITIVE_CONTACTS[kind]
+        return sensitive.present(field_type, permission, value, user=user, owner_id=customer.owner_id)
+    return value
 
 
 def shown_contact(user, customer: Customer, point: ContactPoint | None) -> str:
-    """The value a user may see: phones are masked (138****5678) for those not entitled."""
+    """The value of a contact point a user may see (phones masked for those not entitled)."""
     if point is None:
         return ""
-    if point.kind == ContactKind.PHONE and not can_see_sensitive(user, customer):
-        return normalize.mask_phone(point.normalized)
+    if point.kind in SENSITIVE_CONTACTS and not can_see_sensitive(user, customer):
+        return present_contact(user, customer, point.kind, point.normalized)
     return point.value
+
+
+def present_history(entries, user, customer: Customer, registry=None) -> list:
+    """Audit entries of a customer with their before/after as `user` may see them (history tab,
+    timeline, API): contact points and custom values of sensitive kinds masked. New entries hold
+    them protected already ("<mask>#<hash>": the mask is shown); entries written before values were
+    protected hold them in clear and are masked here for viewers who may not reveal them.
+
+    Returns unsaved copies (the stored entries are never changed)."""
+    import copy
+
+    from guanxi.core import customfields
+    from guanxi.core.models import CustomObject
+
+    registry = registry or customfields.Registry(CustomObject.CUSTOMER)
+
+    def shown(data):
+        if not isinstance(data, dict):
+            return data
+        result = dict(data)
+        points = result.get("contact_points")
+        if isinstance(points, list):
+            result["contact_points"] = [_present_point(user, customer, p) for p in points]
+        if "custom_fields" in result:
+            result["custom_fields"] = registry.present_custom_values(result["custom_fields"], user, customer)
+        return result
+
+    presented = []
+    for entry in entries:
+        entry = copy.copy(entry)
+        entry.before, entry.after = shown(entry.before), shown(entry.after)
+        presented.append(entry)
+    return presented
+
+
+def _present_point(user, customer: Customer, item: Any) -> Any:
+    """One "kind:value" item of a snapshot's contact points, as `user` may see it."""
+    if not isinstance(item, str) or ":" not in item:
+        return item
+    kind, value = item.split(":", 1)
+    if kind not in SENSITIVE_CONTACTS:
+        return item
+    field_type, permission = SENSITIVE_CONTACTS[kind]
+    if sensitive.is_protected(value) or not sensitive.may_reveal(user, permission, customer.owner_id):
+        return f"{kind}:{sensitive.mask(field_type, value)}"
+    return item
 
 
 def merge_history(customer: Customer):
@@ -250,30 +315,31 @@ def conditions_from_params(params) -> list[dict]:
     return conditions
 
 
-def _valid_conditions(registry, conditions: Any) -> tuple[list[dict], list[str]]:
+def _valid_conditions(registry, conditions: Any, *, user) -> tuple[list[dict], list[str]]:
     """Keep the conditions the registry accepts; messages (numbered as given) for the others."""
     from django.core.exceptions import ValidationError
 
     if not isinstance(conditions, list):
         return [], []
     try:
-        registry.clean_filters(conditions)
+        registry.clean_filters(conditions, user=user)
         return list(conditions), []
     except ValidationError as exc:
         errors = exc.messages
     valid = []
     for condition in conditions:
         try:
-            registry.clean_filters([condition])
+            registry.clean_filters([condition], user=user)
         except ValidationError:
             continue
         valid.append(condition)
     return valid, errors
 
 
-def list_state(params, registry, *, views=()) -> ListState:
+def list_state(params, registry, *, user, views=()) -> ListState:
     """Resolve a list request: the saved view (`view=<id>` among `views`, those the user may use)
-    gives the defaults; a submitted filter form (`fb=1`) replaces its conditions and columns."""
+    gives the defaults; a submitted filter form (`fb=1`) replaces its conditions and columns.
+    Conditions and a sort on fields masked for `user` are refused (their messages in `errors`)."""
     view = None
     view_id = as_id(params.get("view"))
     if view_id is not None:
@@ -288,13 +354,13 @@ def list_state(params, registry, *, views=()) -> ListState:
     else:
         raw_conditions, columns = [], []
     state.raw_conditions = [c for c in raw_conditions if isinstance(c, dict)][:MAX_CONDITIONS]
-    state.conditions, state.errors = _valid_conditions(registry, state.raw_conditions)
+    state.conditions, state.errors = _valid_conditions(registry, state.raw_conditions, user=user)
     columns = [c for c in dict.fromkeys(str(c) for c in columns) if registry.get(c) is not None]
     state.columns = columns[:MAX_COLUMNS] or list(DEFAULT_COLUMNS)
     if "name" not in state.columns:
         state.columns.insert(0, "name")  # every row links to its customer
     sort = (params.get("sort") or (view.sort if view is not None else "") or "")[:80]
-    state.sort = sort if sort and registry.ordering(sort) is not None else ""
+    state.sort = sort if sort and registry.ordering(sort, user=user) is not None else ""
     kanban = params.get("kanban_field")
     if kanban is None:
         kanban = view.kanban_field if view is not None else ""
@@ -312,8 +378,8 @@ def view_queryset(user, state: ListState, registry) -> QuerySet:
     """The rows of a list view, scoped to the user, filtered through the registry and sorted."""
     qs = customer_list(user, state.filters)
     if state.conditions:
-        qs = qs.filter(registry.filter_q(state.conditions))
-    ordering = registry.ordering(state.sort) if state.sort else None
+        qs = qs.filter(registry.filter_q(state.conditions, user=user))
+    ordering = registry.ordering(state.sort, user=user) if state.sort else None
     return qs.order_by(*(ordering or ["-id"]))
 
 
@@ -322,17 +388,11 @@ def column_specs(state: ListState, registry) -> list:
 
 
 def cell_text(user, customer: Customer, spec, names: dict) -> str:
-    """The text of one cell as the user may see it (pages and exports alike)."""
-    from guanxi.core.models import FieldType
-
+    """The text of one cell as the user may see it (pages, kanban and exports alike): the registry's
+    presenter, which masks sensitive values (phones, phone-type custom fields) for those not entitled."""
     if spec.ref in CONTACT_COLUMNS:
         return shown_contact(user, customer, primary_contact(customer, CONTACT_COLUMNS[spec.ref]))
-    value = spec.value_of(customer)
-    if spec.is_custom and spec.type == FieldType.PHONE and isinstance(value, str) and value:
-        if not can_see_sensitive(user, customer):
-            return normalize.mask_phone(value)
-        return normalize.format_phone_display(value)
-    return spec.display(value, names=names)
+    return spec.present(spec.value_of(customer), user=user, obj=customer, names=names)
 
 
 def kanban_spec(registry, ref: str | None):
@@ -378,7 +438,7 @@ def kanban_board(user, state: ListState, registry, qs: QuerySet, *, per_column: 
     for row in qs.order_by().annotate(_group=group).values("_group").annotate(n=Count("pk")):
         key = _group_key(row["_group"])
         counts[key] = counts.get(key, 0) + row["n"]
-    ordering = (registry.ordering(state.sort) if state.sort else None) or ["-pk"]
+    ordering = (registry.ordering(state.sort, user=user) if state.sort else None) or ["-pk"]
     cards_qs = qs.annotate(
         _group=group, _rank=Window(RowNumber(), partition_by=[group], order_by=ordering)
     ).filter(_rank__lte=per_column)

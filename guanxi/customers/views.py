@@ -97,7 +97,7 @@ def _tab_context(request, customer: Customer, tab: str) -> dict:
         )
         context["orders"] = orders[:50]
     if tab in ("timeline", "history"):
-        context["history"] = audit.history_for(customer)[:50]
+        context["history"] = queries.present_history(audit.history_for(customer)[:50], request.user, customer)
     if tab == "history":
         context["merges"] = queries.merge_history(customer)
         context["can_merge"] = request.user.has_perm_code(Perm.CUSTOMER_MERGE)
@@ -175,7 +175,10 @@ def customer_edit(request, pk: int):
         "company_name": customer.company.name if customer.company_id else "",
         "owner": customer.owner_id,
         "tags": ", ".join(t.name for t in customer.tags.all()),
-        "phone": getattr(queries.primary_contact(customer, ContactKind.PHONE), "value", ""),
+        # Masked for a user who may edit but not see the number: left as it is, it is not sent.
+        "phone": queries.shown_contact(
+            request.user, customer, queries.primary_contact(customer, ContactKind.PHONE)
+        ),
         "email": getattr(queries.primary_contact(customer, ContactKind.EMAIL), "value", ""),
         "wechat_id": getattr(queries.primary_contact(customer, ContactKind.WECHAT_ID), "value", ""),
     }

@@ -41,7 +41,11 @@ def _registry() -> customfields.Registry:
 def _state(request, params=None):
     registry = _registry()
     views = list(customization.views_for(request.user, OBJECT))
-    return registry, views, queries.list_state(params or request.GET, registry, views=views)
+    return (
+        registry,
+        views,
+        queries.list_state(params or request.GET, registry, user=request.user, views=views),
+    )
 
 
 def _querystring(params, *drop: str) -> str:

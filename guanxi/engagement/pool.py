@@ -175,7 +175,7 @@ def pool_customers(user, pool: Pool, *, q: str = "", pools: PoolMap | None = Non
     if pool.pk not in {p.pk for p in claimable_pools(user, pools=pools)}:
         return Customer.objects.none()
     qs = Customer.objects.alive().filter(_in_pool_q(pool.pk, pools.default_id))
-    sq = search_q(q)
+    sq = search_q(q, user=user)  # phones match only numbers the user may see in full
     if sq is not None:
         qs = qs.filter(sq)
     return qs.order_by("-id")

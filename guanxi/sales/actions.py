@@ -230,7 +230,13 @@ def ensure_default_pipeline() -> Pipeline:
 
 
 def _snapshot(deal: Deal) -> dict:
-    return {f: getattr(deal, f) for f in DEAL_FIELDS}
+    """The audited state of a deal; sensitive custom values protected (never in clear in the audit)."""
+    data = {f: getattr(deal, f) for f in DEAL_FIELDS}
+    if data.get("custom_fields"):
+        data["custom_fields"] = customfields.protect_custom_values(
+            data["custom_fields"], customfields.sensitive_custom_types(CustomObject.DEAL)
+        )
+    return data
 
 
 def _amount(value: Any, errors: dict) -> decimal.Decimal | None:

@@ -196,7 +196,9 @@ def _name(obj) -> str:
     return customfields._localized(obj.name_zh, obj.name_en)
 
 
-def deal_out(deal: Deal) -> dict:
+def deal_out(deal: Deal, user, registry: customfields.Registry | None = None) -> dict:
+    """A deal as `user` may see it (sensitive custom fields through the presenter)."""
+    registry = registry or customfields.Registry(CustomObject.DEAL)
     return {
         "id": deal.pk,
         "name": deal.name,
@@ -214,7 +216,7 @@ def deal_out(deal: Deal) -> dict:
         "expected_close_date": deal.expected_close_date,
         "closed_at": deal.closed_at,
         "lost_reason": deal.lost_reason,
-        "custom_fields": deal.custom_fields or {},
+        "custom_fields": registry.present_custom_values(deal.custom_fields or {}, user, deal),
         "stage_changed_at": deal.stage_changed_at,
         "created_at": deal.created_at,
         "updated_at": deal.updated_at,
@@ -290,7 +292,7 @@ def list_deals(request, params: Query[DealListParams]):
         raise _query_error("filters", [_("A date is out of range.")]) from None
     ordering = ["-updated_at", "-id"]
     if params.sort:
-        ordering = registry.ordering(params.sort)
+        ordering = registry.ordering(params.sort, user=request.user)
         if ordering is None:
             raise _query_error("sort", [_("This field cannot be sorted on.")])
     qs = queries.with_list_relations(qs).order_by(*ordering)
@@ -300,7 +302,7 @@ def list_deals(request, params: Query[DealListParams]):
         "count": qs.count(),
         "page": params.page,
         "page_size": params.page_size,
-        "items": [deal_out(d) for d in items],
+        "items": [deal_out(d, request.user, registry) for d in items],
     }
 
 
@@ -309,12 +311,12 @@ def create_deal(request, payload: DealIn):
     data = payload.model_dump(mode="json", exclude_unset=True)
     customer_id = data.pop("customer_id")
     deal = actions.create_deal(customer_id, data, actor=request.user)
-    return Status(201, deal_out(queries.get_visible(None, deal.pk)))
+    return Status(201, deal_out(queries.get_visible(None, deal.pk), request.user))
 
 
 @router.get("/deals/{int:deal_id}", response=DealOut, tags=["deals"], summary="One deal")
 def get_deal(request, deal_id: int):
-    return deal_out(_visible_or_404(request, deal_id))
+    return deal_out(_visible_or_404(request, deal_id), request.user)
 
 
 @router.patch(
@@ -326,7 +328,7 @@ def get_deal(request, deal_id: int):
 def update_deal(request, deal_id: int, payload: DealPatch):
     data = payload.model_dump(mode="json", exclude_unset=True)
     actions.update_deal(deal_id, data, actor=request.user)
-    return deal_out(_visible_or_404(request, deal_id))
+    return deal_out(_visible_or_404(request, deal_id), request.user)
 
 
 @router.post(
@@ -339,7 +341,7 @@ def update_deal(request, deal_id: int, payload: DealPatch):
 )
 def move_deal(request, deal_id: int, payload: MoveIn):
     actions.move_deal(deal_id, payload.stage_id, actor=request.user, lost_reason=payload.lost_reason)
-    return deal_out(_visible_or_404(request, deal_id))
+    return deal_out(_visible_or_404(request, deal_id), request.user)
 
 
 @router.get(
@@ -347,6 +349,7 @@ def move_deal(request, deal_id: int, payload: MoveIn):
 )
 def deal_history(request, deal_id: int):
     deal = _visible_or_404(request, deal_id)
+    registry = customfields.Registry(CustomObject.DEAL)
     entries = audit.history_for(deal)[: settings.GUANXI_PAGE_SIZE * 4]
     return [
         {
@@ -355,11 +358,17 @@ def deal_history(request, deal_id: int):
             "actor": e.actor_label,
             "action": e.action,
             "request_id": e.request_id,
-            "before": e.before,
-            "after": e.after,
+            "before": _shown_change(e.before, registry, request.user, deal),
+            "after": _shown_change(e.after, registry, request.user, deal),
         }
         for e in entries
     ]
+
+
+def _shown_change(data, registry: customfields.Registry, user, deal: Deal):
+    if isinstance(data, dict) and "custom_fields" in data:
+        return {**data, "custom_fields": registry.present_custom_values(data["custom_fields"], user, deal)}
+    return data
 
 
 # --------------------------------------------------------------------------- pipelines

@@ -168,7 +168,7 @@ def custom_value_sections(deal: Deal, user, registry: customfields.Registry | No
                 {
                     "key": spec.key,
                     "label": spec.label,
-                    "value": spec.display(spec.value_of(deal), names=names),
+                    "value": spec.present(spec.value_of(deal), user=user, obj=deal, names=names),
                 }
             )
         if items:
@@ -290,8 +290,9 @@ def no_stage_error() -> str:
     return gettext("A pipeline needs at least one stage.")
 
 
-def history_rows(entries, registry: customfields.Registry) -> list[dict]:
-    """Audit entries of a deal with field labels and names instead of ids (stage, pipeline, owner)."""
+def history_rows(entries, registry: customfields.Registry, *, user, deal) -> list[dict]:
+    """Audit entries of a deal with field labels and names instead of ids (stage, pipeline, owner);
+    sensitive custom values as `user` may see them on `deal` (the registry's presenter)."""
     from guanxi.sales.models import Pipeline, Stage
 
     labels = {f"{ref}_id": spec.label for ref, spec in registry.builtin.items()}
@@ -324,6 +325,8 @@ def history_rows(entries, registry: customfields.Registry) -> list[dict]:
                     return names[field].get(value, value)
                 if field == "lost_reason":
                     return reasons.get(value, value)
+                if field == "custom_fields":
+                    return registry.present_custom_values(value, user, deal)
                 return value
 
             changes.append(

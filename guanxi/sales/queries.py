@@ -78,7 +78,7 @@ def deal_list(user, filters: DealFilters, registry: customfields.Registry | None
         qs = qs.filter(Q(name__icontains=q) | Q(customer__name__icontains=q))
     if filters.conditions:
         registry = registry or customfields.Registry(CustomObject.DEAL)
-        qs = qs.filter(registry.filter_q(filters.conditions))
+        qs = qs.filter(registry.filter_q(filters.conditions, user=user))
     return qs
 
 

@@ -81,7 +81,7 @@ def _board_context(request, params: QueryDict) -> dict:
     filter_errors: list[str] = []
     if conditions:
         try:
-            registry.clean_filters(conditions)
+            registry.clean_filters(conditions, user=user)
         except ValidationError as exc:
             filter_errors = exc.messages
             filters = queries.DealFilters(q=filters.q, owner_id=owner_id, customer_id=filters.customer_id)
@@ -120,7 +120,7 @@ def _board_context(request, params: QueryDict) -> dict:
     else:
         qs = queries.with_list_relations(queries.deal_list(user, filters, registry).filter(pipeline=pipeline))
         sort = params.get("sort") or "-updated_at"
-        ordering = registry.ordering(sort) if sort.lstrip("-") in LIST_SORTS else None
+        ordering = registry.ordering(sort, user=user) if sort.lstrip("-") in LIST_SORTS else None
         if sort.lstrip("-") == "stage":  # the stages' order, not their ids
             ordering = [f"{sort[:-5]}stage__position", f"{sort[:-5]}id"]
         qs = qs.order_by(*(ordering or ["-updated_at", "-id"]))
@@ -309,7 +309,7 @@ def deal_detail(request, pk: int):
         "lost_reasons": forms.lost_reason_choices()[1:],
         "lost_reason_label": reasons.get(deal.lost_reason, deal.lost_reason),
         "custom_sections": forms.custom_value_sections(deal, request.user, registry),
-        "history": forms.history_rows(audit.history_for(deal)[:50], registry),
+        "history": forms.history_rows(audit.history_for(deal)[:50], registry, user=request.user, deal=deal),
         "can_edit": request.user.has_perm_code(Perm.CUSTOMER_CHANGE),
     }
     return render(request, "sales/deal_detail.html", context)

@@ -7,9 +7,10 @@ import pytest
 from django.db import transaction
 from django.test import Client
 
+from guanxi.core import sensitive
 from guanxi.core.actions import create_api_token
 from guanxi.core.events import subscribe
-from guanxi.core.models import AuditEntry, Event
+from guanxi.core.models import AuditEntry, Event, FieldType
 from guanxi.customers import actions
 from guanxi.customers.models import Customer
 from tests.conftest import drain
@@ -106,7 +107,11 @@ def test_create_update_delete_audit_and_events(org, director, queue, path):
     assert [e.action for e in entries] == ["create"]
     assert entries[0].after["name"] == "王小明"
     assert entries[0].after["city"] == "杭州"
-    assert entries[0].after["contact_points"] == ["phone:+8613912345678"]
+    # Phones are stored protected (mask + keyed hash), never in clear (issue 9).
+    assert entries[0].after["contact_points"] == [
+        f"phone:{sensitive.protect(FieldType.PHONE, '+8613912345678')}"
+    ]
+    assert "13912345678" not in str(entries[0].after)
     assert entries[0].actor_id == director.pk and entries[0].request_id
     assert [e.name for e in _events(pk)] == ["customer.created"]
 

@@ -56,5 +56,5 @@ def test_layouts_views_stages_and_import_mappings_follow_a_rename(org):
     assert saved.mapping == {"姓名": "name", "等级": "cf.tier_level"}
     # The saved view is still valid for the registry (its filter resolves to the renamed field).
     customization.clean_view(
-        "customer", {"columns": view.columns, "filters": view.filters, "sort": view.sort}
+        "customer", {"columns": view.columns, "filters": view.filters, "sort": view.sort}, actor=None
     )

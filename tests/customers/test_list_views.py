@@ -308,7 +308,9 @@ def test_kanban_groups_and_counts_by_a_custom_single_select(org, fields):
 
 def test_kanban_shows_the_first_cards_of_each_column_and_the_rest_as_a_count(org, fields):
     registry = customfields.Registry("customer")
-    state = queries.list_state(QueryDict("layout=kanban&kanban_field=cf.grade&sort=cf.score"), registry)
+    state = queries.list_state(
+        QueryDict("layout=kanban&kanban_field=cf.grade&sort=cf.score"), registry, user=org.admin
+    )
     qs = queries.view_queryset(org.admin, state, registry)
     board = queries.kanban_board(org.admin, state, registry, qs, per_column=2)
     gold = next(col for col in board["columns"] if col["key"] == "gold")
