@@ -286,10 +286,6 @@ def blank_stage() -> dict[str, Any]:
             "outcome": StageOutcome.OPEN, "required_fields": []}  # fmt: skip
 
 
-def no_stage_error() -> str:
-    return gettext("A pipeline needs at least one stage.")
-
-
 def history_rows(entries, registry: customfields.Registry) -> list[dict]:
     """Audit entries of a deal with field labels and names instead of ids (stage, pipeline, owner)."""
     from guanxi.sales.models import Pipeline, Stage
