@@ -7,6 +7,19 @@ document.addEventListener("submit", (event) => {
   }
 });
 
+// Tabs whose panel htmx loads in place (role="tab" links): the clicked tab becomes the selected one.
+document.addEventListener("click", (event) => {
+  const tab = event.target.closest && event.target.closest('[role="tab"]');
+  const list = tab && tab.closest('[role="tablist"]');
+  if (!list) return;
+  list.querySelectorAll('[role="tab"]').forEach((other) => {
+    other.classList.toggle("active", other === tab);
+    other.setAttribute("aria-selected", other === tab ? "true" : "false");
+  });
+  const panel = document.getElementById(tab.getAttribute("aria-controls"));
+  if (panel) panel.setAttribute("aria-labelledby", tab.id);
+});
+
 // Date and time inputs in the page's language. A native <input type="date"> shows the browser's
 // locale (mm/dd/yyyy in a Chinese page on an English browser) whatever the page's lang says, so the
 // inputs become text inputs with a calendar in the page's language (flatpickr). Values stay what the
