@@ -54,7 +54,11 @@ def customer_detail(request, pk: int):
     if tab not in dict(TABS):
         tab = "timeline"
     points = [
-        {"point": p, "shown": queries.shown_contact(request.user, customer, p)}
+        {
+            "point": p,
+            "shown": queries.shown_contact(request.user, customer, p),
+            "href": queries.contact_href(request.user, customer, p),
+        }
         for p in customer.contact_points.all()
     ]
     context = {
