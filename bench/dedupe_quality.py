@@ -2,7 +2,7 @@
 
 Usage (from the repository root):
 
-    .venv/bin/python bench/dedupe_quality.py --csv ../shared/data/fake_1000.csv
+    .venv/bin/python bench/dedupe_quality.py --csv tests/data/fake_1000.csv
     .venv/bin/python bench/dedupe_quality.py --synthetic 40000   # ~100k generated records
 
 ``--synthetic N`` writes N generated people (1 to 6 records each, Western and Chinese names, typos,

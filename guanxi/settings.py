@@ -201,11 +201,25 @@ GUANXI_SMS_BACKEND = os.environ.get("GUANXI_SMS_BACKEND", "guanxi.messaging.chan
 # Absolute base URL used in links inside emails, e.g. https://crm.example.com
 GUANXI_SITE_URL = os.environ.get("GUANXI_SITE_URL", "")
 
+# Console logging (guanxi/core/log.py): start-up, errors and one line per finished worker job;
+# GUANXI_LOG_VERBOSE=1 (`guanxi up --verbose`) shows more. The huey logger has its own handler and
+# does not propagate, so Huey's consumer adds none of its own and no line is printed twice.
+_LOG_VERBOSE = os.environ.get("GUANXI_LOG_VERBOSE", "").lower() in {"1", "true", "yes"}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("GUANXI_LOG_LEVEL", "WARNING")},
+    "formatters": {
+        "console": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s", "datefmt": "%H:%M:%S"}
+    },
+    "filters": {"console": {"()": "guanxi.core.log.ConsoleFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "console", "filters": ["console"]},
+    },
+    "loggers": {"huey": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "root": {
+        "handlers": ["console"],
+        "level": os.environ.get("GUANXI_LOG_LEVEL", "INFO" if _LOG_VERBOSE else "WARNING"),
+    },
 }
 
 # Page size of list pages and list APIs.

@@ -170,3 +170,27 @@ def test_management_command_prints_users_and_password(db):
     text = out.getvalue()
     assert "wang.fang" in text and PASSWORD in text
     assert Customer.objects.count() == 20
+
+
+def test_guanxi_up_fills_the_duplicate_review_queue_after_loading_the_demo(db):
+    """`guanxi up` on an empty database loads the demo, which plants duplicates: the review queue
+    shows them right away instead of after the first nightly run."""
+    from guanxi.customers.models import DuplicateCandidate, ReviewStatus
+
+    out = StringIO()
+    call_command("up", no_serve=True, demo_customers=300, stdout=out)
+    pending = DuplicateCandidate.objects.filter(status=ReviewStatus.OPEN)
+    assert pending.exists()
+    assert f"Duplicate review queue: {pending.count()} pairs to review." in out.getvalue()
+    # the planted duplicates (a phone shared by two customers) are among the candidates
+    shared_phone = (
+        ContactPoint.objects.filter(kind=ContactKind.PHONE)
+        .values("normalized")
+        .annotate(n=Count("customer", distinct=True))
+        .filter(n__gt=1)
+        .values_list("normalized", flat=True)[:1]
+    )
+    pair = list(
+        Customer.objects.filter(contact_points__normalized__in=shared_phone).values_list("pk", flat=True)
+    )
+    assert pending.filter(customer_a_id__in=pair, customer_b_id__in=pair).exists()

@@ -179,3 +179,74 @@ def test_guanxi_up_serves_demo_data_and_printed_admin_logs_in(tmp_path):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _worker_output(env: dict, until, *, queue_file: Path | None = None, timeout: float = 180) -> list[str]:
+    """Run `guanxi worker` until `until(lines)` holds (and, given `queue_file`, its queue is empty),
+    then stop it; returns every line it printed."""
+    from huey import SqliteHuey
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guanxi.cli", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(lines):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        if queue_file is not None:  # every queued job (the periodic ones included) has been taken
+            queue = SqliteHuey("guanxi", filename=str(queue_file))
+            empty_twice = 0
+            while time.monotonic() < deadline and empty_twice < 2:
+                empty_twice = empty_twice + 1 if queue.pending_count() == 0 else 0
+                time.sleep(1)
+            time.sleep(1)
+    finally:
+        proc.terminate()
+        try:
+            rest, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rest, _ = proc.communicate()
+    return lines + rest.splitlines(keepends=True)
+
+
+@pytest.mark.skipif(os.environ.get("GUANXI_TEST_BACKEND") == "postgresql", reason="`guanxi worker` on the "
+                    "embedded SQLite default; it runs once, in the SQLite pass of the suite")  # fmt: skip
+def test_the_worker_console_shows_each_line_once_and_keeps_the_periodic_relay_quiet(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUANXI_", "DJANGO_"))}
+    env.update(GUANXI_DATA_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    # a set-up database whose outbox holds the start-up events (the administrator's creation...)
+    subprocess.run(
+        [sys.executable, "-m", "guanxi.cli", "up", "--no-demo", "--no-serve"],
+        env=env, cwd=tmp_path, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+
+    def finished_event(lines):
+        return any("process_event" in line and "executed in" in line for line in lines)
+
+    quiet = _worker_output(env, finished_event, queue_file=tmp_path / "queue.sqlite3")
+    text = "".join(quiet)
+    shown = [line.rstrip() for line in quiet if line.strip()]
+    assert len(shown) == len(set(shown)), text  # nothing printed twice
+    assert sum("Huey consumer started" in line for line in shown) == 1, text  # start-up
+    assert finished_event(shown), text  # one line per finished job
+    for noise in ("relay_outbox", "Executing ", "Enqueueing periodic task", "The following commands"):
+        assert noise not in text, text
+
+    # --verbose (GUANXI_LOG_VERBOSE) shows the periodic relay, still once per line
+    def relay_finished(lines):
+        return any("relay_outbox" in line and "executed in" in line for line in lines)
+
+    verbose = _worker_output({**env, "GUANXI_LOG_VERBOSE": "1"}, relay_finished)
+    shown = [line.rstrip() for line in verbose if line.strip()]
+    assert relay_finished(shown), "".join(verbose)
+    assert sum("relay_outbox" in line and "executed in" in line for line in shown) == 1, "".join(verbose)
+    assert len(shown) == len(set(shown)), "".join(verbose)

@@ -104,24 +104,6 @@ def create_user(
     return user
 
 
-@transaction.atomic
-def update_user(user: User, changes: dict, *, actor=None) -> User:
-    require(actor, Perm.ORG_MANAGE)
-    before = _user_snapshot(user)
-    for field, value in changes.items():
-        if field not in USER_AUDIT_FIELDS:
-            raise ValueError(f"not an editable user field: {field}")
-        setattr(user, field, value)
-    after = _user_snapshot(user)
-    b, a = audit.diff(before, after)
-    if not a:
-        return user
-    user.save(update_fields=[f for f in changes])
-    audit.record(AuditAction.UPDATE, user, actor=actor, before=b, after=a)
-    emit(CoreEvent.USER_UPDATED, user, actor=actor, payload={"changed": sorted(a)})
-    return user
-
-
 def create_api_token(user: User, name: str, *, actor) -> tuple[ApiToken, str]:
     """Create a token; returns (token, secret). The secret is shown once and never stored."""
     if actor is not None and actor.pk != user.pk:

@@ -8,9 +8,9 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
+        from guanxi import text as normalize
         from guanxi.core import sensitive
         from guanxi.core.models import FieldType
-        from guanxi import text as normalize
         from guanxi.customers import fields, tasks, tasks_quality  # noqa: F401  (registers worker tasks)
 
         fields.register()

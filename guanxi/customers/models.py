@@ -174,10 +174,6 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def is_deleted(self) -> bool:
-        return self.deleted_at is not None
-
 
 class ContactPoint(models.Model):
     """One way to reach a customer, with where it came from (来源) and whether it was verified."""

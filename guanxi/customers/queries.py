@@ -207,6 +207,14 @@ def _present_point(user, customer: Customer, item: Any) -> Any:
     return item
 
 
+def contact_href(user, customer: Customer, point: ContactPoint | None) -> str:
+    """A tap-to-call link (tel:+86...) for a phone the user may see in full (the same decision as
+    `shown_contact`); "" for a masked phone or another kind of contact point."""
+    if point is None or point.kind != ContactKind.PHONE or not point.normalized:
+        return ""
+    return f"tel:{point.normalized}" if can_see_sensitive(user, customer) else ""
+
+
 def merge_history(customer: Customer):
     """Merges this customer received or gave, newest first (shown on the customer page)."""
     from guanxi.customers.models import MergeRecord
@@ -385,6 +393,13 @@ def view_queryset(user, state: ListState, registry) -> QuerySet:
 
 def column_specs(state: ListState, registry) -> list:
     return [spec for spec in (registry.get(ref) for ref in state.columns) if spec is not None]
+
+
+def cell_href(user, customer: Customer, spec) -> str:
+    """The tap-to-call link of the phone column ("" when masked, and for every other column)."""
+    if spec.ref != "phone":
+        return ""
+    return contact_href(user, customer, primary_contact(customer, ContactKind.PHONE))
 
 
 def cell_text(user, customer: Customer, spec, names: dict) -> str:

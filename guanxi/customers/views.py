@@ -16,7 +16,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from guanxi.core import audit
-from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, queries
@@ -31,7 +30,6 @@ from guanxi.engagement.models import EnrollmentStatus, TaskStatus
 TABS = [
     ("timeline", gettext_lazy("Timeline")),
     ("deals", gettext_lazy("Deals")),
-    ("tickets", gettext_lazy("Tickets")),
     ("orders", gettext_lazy("Orders")),
     ("history", gettext_lazy("Change history")),
 ]
@@ -49,10 +47,6 @@ def _can_see(request, customer: Customer) -> bool:
     return Customer.objects.visible_to(request.user).filter(pk=customer.pk).exists()
 
 
-def _int_or_none(value: str | None) -> int | None:
-    return as_id(value)
-
-
 @login_required
 def customer_detail(request, pk: int):
     customer = _visible_or_404(request, pk)
@@ -60,7 +54,11 @@ def customer_detail(request, pk: int):
     if tab not in dict(TABS):
         tab = "timeline"
     points = [
-        {"point": p, "shown": queries.shown_contact(request.user, customer, p)}
+        {
+            "point": p,
+            "shown": queries.shown_contact(request.user, customer, p),
+            "href": queries.contact_href(request.user, customer, p),
+        }
         for p in customer.contact_points.all()
     ]
     context = {

@@ -126,7 +126,13 @@ def _rows(request, customers, specs, registry) -> list[dict]:
         {
             "customer": c,
             "cells": [
-                {"ref": spec.ref, "text": queries.cell_text(request.user, c, spec, names)} for spec in specs
+                {
+                    "ref": spec.ref,
+                    "label": spec.label,
+                    "text": queries.cell_text(request.user, c, spec, names),
+                    "href": queries.cell_href(request.user, c, spec),
+                }
+                for spec in specs
             ],
         }
         for c in customers

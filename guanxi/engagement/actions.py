@@ -248,16 +248,25 @@ def complete_task(task_id: int, *, actor, now: dt.datetime | None = None) -> Tas
 
 
 @transaction.atomic
-def cancel_task(task_id: int, *, actor) -> Task:
+def cancel_task(task_id: int, *, actor, now: dt.datetime | None = None) -> Task:
+    """Cancel an open task that is no longer needed (same rights as completing it). A cancelled
+    cadence step is skipped: the cadence goes on with its next step, as after a completed one."""
+    now = now or timezone.now()
     task = _task_for_write(task_id, actor=actor)
-    if task.status != TaskStatus.OPEN:
+    if task.status == TaskStatus.CANCELLED:
         return task
+    if task.status != TaskStatus.OPEN:
+        raise ValidationError({"status": [_("Only open tasks can be cancelled.")]})
     task.status = TaskStatus.CANCELLED
     task.save(update_fields=["status"])
     audit.record(
         AuditAction.UPDATE, task, actor=actor, before={"status": "open"}, after={"status": "cancelled"}
     )
-    emit(EngagementEvent.TASK_CANCELLED, task, actor=actor)
+    emit(EngagementEvent.TASK_CANCELLED, task, actor=actor, payload={"owner_id": task.owner_id})
+    if task.enrollment_id:
+        enrollment = CadenceEnrollment.objects.select_for_update().get(pk=task.enrollment_id)
+        if enrollment.status == EnrollmentStatus.ACTIVE:
+            _schedule_next_step(enrollment, actor=actor, now=now)
     return task
 
 

@@ -379,8 +379,7 @@ def release(customer_id: int, *, actor: User, reason: str = "", now: dt.datetime
 
 # Customers that are never reclaimed, as queryset filters applied to every reclaim query (and to the
 # warnings): locked customers, and customers with an open deal (商机 in progress); every sweep
-# query carries the conditions (one NOT EXISTS per statement, still set-based). Other apps may
-# add theirs with `register_exemption`.
+# query carries the conditions (one NOT EXISTS per statement, still set-based).
 Exemption = Callable[[QuerySet], QuerySet]
 
 
@@ -389,12 +388,6 @@ def _has_open_deal(qs: QuerySet) -> QuerySet:
 
 
 EXEMPTIONS: list[Exemption] = [lambda qs: qs.filter(locked=False), _has_open_deal]
-
-
-def register_exemption(fn: Exemption) -> Exemption:
-    if fn not in EXEMPTIONS:
-        EXEMPTIONS.append(fn)
-    return fn
 
 
 def _not_exempt(qs: QuerySet) -> QuerySet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
+from huey.contrib.djhuey import db_periodic_task, lock_task
 
 from guanxi.core.events import subscribe
 from guanxi.core.exceptions import NotFound
@@ -13,17 +13,6 @@ from guanxi.customers.events import CustomerEvent
 from guanxi.engagement import assignment
 
 log = logging.getLogger(__name__)
-
-
-@db_task(retries=3, retry_delay=10)
-def assign_lead_task(customer_id: int) -> int | None:
-    """Assign one lead by the rules (for callers that want it off the request, e.g. after an import).
-    Enqueue it with `transaction.on_commit(lambda: assign_lead_task(pk))`."""
-    try:
-        result = assignment.assign_lead(customer_id, actor=None)
-    except NotFound:  # deleted meanwhile
-        return None
-    return result.owner_id if result else None
 
 
 @db_periodic_task(crontab(minute="*/5"))

@@ -79,6 +79,20 @@ def complete_task(request, task_id: int):
 
 @login_required
 @require_POST
+def cancel_task(request, task_id: int):
+    try:
+        actions.cancel_task(task_id, actor=request.user)
+    except NotFound:
+        raise Http404
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    if request.htmx:
+        return render(request, "engagement/_task_done.html", {"task_id": task_id, "cancelled": True})
+    return _back(request, "today")
+
+
+@login_required
+@require_POST
 def cadence_state(request, enrollment_id: int):
     try:
         enrollment = actions.set_cadence_state(

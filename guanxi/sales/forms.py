@@ -238,6 +238,13 @@ class StageRowForm(forms.Form):
                 field.widget.attrs["class"] = "form-select form-select-sm"
             else:
                 field.widget.attrs["class"] = "form-control form-control-sm"
+            if not isinstance(field.widget, forms.CheckboxSelectMultiple | forms.HiddenInput):
+                # the table's column header names the input; the row number tells the rows apart
+                field.widget.attrs["aria-label"] = f"{field.label} ({self._row_number()})"
+
+    def _row_number(self) -> str:
+        tail = (self.prefix or "").rsplit("-", 1)[-1]
+        return str(int(tail) + 1) if tail.isdigit() else tail
 
     def is_blank(self) -> bool:
         data = self.cleaned_data
@@ -284,10 +291,6 @@ def stage_initial(stage) -> dict[str, Any]:
 def blank_stage() -> dict[str, Any]:
     return {"id": "", "name_zh": "", "name_en": "", "probability": "0", "color": "secondary",
             "outcome": StageOutcome.OPEN, "required_fields": []}  # fmt: skip
-
-
-def no_stage_error() -> str:
-    return gettext("A pipeline needs at least one stage.")
 
 
 def history_rows(entries, registry: customfields.Registry, *, user, deal) -> list[dict]:

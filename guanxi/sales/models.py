@@ -1,4 +1,4 @@
-"""Sales: orders (the purchase history behind RFM, churn and LTV). Deals, quotes and contracts come later."""
+"""Sales: orders (the purchase history behind RFM, churn and LTV), pipelines with their stages, and deals."""
 
 from django.conf import settings
 from django.db import models

@@ -15,7 +15,7 @@ from guanxi.customers.models import DuplicateCandidate
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db
-FAKE_1000 = Path(__file__).resolve().parents[3] / "shared" / "data" / "fake_1000.csv"
+FAKE_1000 = Path(__file__).resolve().parents[1] / "data" / "fake_1000.csv"  # see tests/data/README.md
 
 
 def _people(org):

@@ -9,11 +9,13 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from guanxi.core.models import AuditEntry, Tag
+from guanxi.core.exceptions import NotFound
+from guanxi.core.models import AuditEntry, Role
+from guanxi.core.permissions import DataScope, Perm
 from guanxi.customers import actions
-from guanxi.customers.models import ContactPoint, Customer, DuplicateCandidate
+from guanxi.customers.models import ContactPoint, Customer, DuplicateCandidate, MergeRecord
 from guanxi.sales.models import Order
-from tests.factories import make_customer
+from tests.factories import make_customer, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -124,9 +126,31 @@ def test_undo_order_is_enforced(org, steward):
 
 
 def test_merge_needs_the_permission_and_both_records_in_scope(org, steward):
-    a = make_customer(org.rep_e1, name="权限一")
-    b = make_customer(org.rep_s1, name="权限二")
+    a = make_customer(org.rep_e1, name="权限一", phone="13911112221", tags=["VIP"])
+    b = make_customer(org.rep_s1, name="权限二", phone="13911112222", tags=["展会"])
+    # East may merge but sees only its own department: b (South) is out of its scope.
+    east_steward = make_user(
+        "east_steward",
+        role=Role.objects.create(
+            code="east_steward",
+            name="East steward",
+            data_scope=DataScope.DEPARTMENT,
+            permissions=[Perm.CUSTOMER_VIEW, Perm.CUSTOMER_MERGE],
+        ),
+        department=org.east,
+    )
+    before = _world(a, b)
+    audit_before = AuditEntry.objects.count()
+
     with pytest.raises(PermissionDenied):
-        actions.merge_customers(a.pk, b.pk, actor=org.manager_e)
-    assert Tag.objects.count() >= 0
-    assert Customer.objects.alive().filter(pk__in=[a.pk, b.pk]).count() == 2
+        actions.merge_customers(a.pk, b.pk, actor=org.manager_e)  # may not merge at all
+    with pytest.raises(NotFound):
+        actions.merge_customers(a.pk, b.pk, actor=east_steward)  # may merge, but not b
+
+    # a denied merge changed nothing: rows, tags, contact points, log
+    assert _world(a, b) == before
+    assert not MergeRecord.objects.exists()
+    assert AuditEntry.objects.count() == audit_before
+    # the same merge by someone who may do it goes through (the refusals above were the rule)
+    actions.merge_customers(a.pk, b.pk, actor=steward)
+    assert Customer.objects.get(pk=b.pk).merged_into_id == a.pk

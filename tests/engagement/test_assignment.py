@@ -428,16 +428,14 @@ def test_new_unowned_leads_are_assigned_by_the_worker(roles, queue):
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_the_queued_task_and_the_periodic_sweeps_run_in_the_worker(roles, queue):
+def test_new_leads_and_the_periodic_sweeps_run_in_the_worker(roles, queue):
     from guanxi.engagement import tasks_assignment
 
     manager = make_user("sweep_manager", role=roles["sales_manager"])
     rep = make_user("sweep_rep", role=roles["sales_rep"], manager=manager)
     make_rule([rep], first_response_minutes=1)
-    [pk] = leads(1)
-    drain(queue)
-    tasks_assignment.assign_lead_task(pk)  # enqueued, run by the worker
-    drain(queue)
+    pk = make_customer(None, name="新线索", lifecycle_stage=LifecycleStage.POTENTIAL).pk
+    drain(queue)  # customer.created -> assign_new_lead, run by the worker
     assert Customer.objects.get(pk=pk).owner_id == rep.pk
     Assignment.objects.filter(customer_id=pk).update(
         first_response_due_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from guanxi.core.exceptions import NotFound
@@ -143,3 +144,39 @@ def test_follow_up_page_and_today_page(org):
     assert bad.status_code == 200 and "invalid-feedback" in bad.content.decode()
     assert client.post(f"/follow-up/customers/{org.customers['c_s1'].pk}/follow-up/",
                        {"kind": "call", "content": "x"}).status_code == 404  # fmt: skip
+
+
+def test_a_task_can_be_cancelled_from_the_page_and_a_cancelled_cadence_step_is_skipped(org):
+    cadence = Cadence.objects.create(name="取消测试", lifecycle_stage="new")
+    for position, (hours, title) in enumerate([(24, "首次电话"), (72, "上门拜访")]):
+        CadenceStep.objects.create(
+            cadence=cadence, position=position, offset_hours=hours, kind="call", title=title
+        )
+    customer = make_customer(org.rep_e1, name="取消客户", lifecycle_stage="new")
+    enrollment = actions.start_cadence(customer.pk, actor=None, now=NOW)
+    first = Task.objects.get(enrollment=enrollment)
+    cancel_url = reverse("engagement:cancel_task", args=[first.pk])
+    other = Client()
+    other.login(username="rep_e2", password=PASSWORD)
+    assert other.post(cancel_url).status_code == 404  # not theirs: nothing changes
+    first.refresh_from_db()
+    assert first.status == TaskStatus.OPEN
+
+    client = Client()
+    client.login(username="rep_e1", password=PASSWORD)
+    page = client.get(f"/customers/{customer.pk}/")
+    assert f'action="{cancel_url}"'.encode() in page.content  # the page offers it
+    response = client.post(cancel_url, {"next": f"/customers/{customer.pk}/"})
+    assert response.status_code == 302 and response.url == f"/customers/{customer.pk}/"
+    first.refresh_from_db()
+    assert first.status == TaskStatus.CANCELLED and first.completed_at is None
+    entry = AuditEntry.objects.get(object_id=first.pk, content_type__model="task", action="update")
+    assert (entry.before, entry.after) == ({"status": "open"}, {"status": "cancelled"})
+    second = Task.objects.get(enrollment=enrollment, status=TaskStatus.OPEN)
+    assert second.title == "上门拜访"  # the cadence went on with its next step
+
+    actions.complete_task(second.pk, actor=org.rep_e1)
+    with pytest.raises(ValidationError):
+        actions.cancel_task(second.pk, actor=org.rep_e1)  # a done task stays done
+    second.refresh_from_db()
+    assert second.status == TaskStatus.DONE
