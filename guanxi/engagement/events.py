@@ -39,7 +39,7 @@ class AssignmentEvent(models.TextChoices):
 declare(EngagementEvent.FOLLOW_UP_LOGGED, "customer_id")
 declare(EngagementEvent.TASK_CREATED, "owner_id")
 declare(EngagementEvent.TASK_COMPLETED, "owner_id")
-declare(EngagementEvent.TASK_CANCELLED)
+declare(EngagementEvent.TASK_CANCELLED, "owner_id")
 declare(EngagementEvent.CADENCE_STARTED, "customer_id")
 declare(EngagementEvent.CADENCE_ENDED, "reason")
 declare(EngagementEvent.TASKS_OVERDUE, "owner_id", "count", "at")
