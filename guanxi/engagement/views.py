@@ -63,32 +63,30 @@ def create_task(request, customer_id: int):
     return redirect("customers:detail", pk=customer_id)
 
 
-@login_required
-@require_POST
-def complete_task(request, task_id: int):
+def _close_task(request, task_id: int, *, cancel: bool):
+    """Complete or cancel a task from the today page or the customer page (htmx or plain POST)."""
+    close = actions.cancel_task if cancel else actions.complete_task
     try:
-        actions.complete_task(task_id, actor=request.user)
+        close(task_id, actor=request.user)
     except NotFound:
         raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     if request.htmx:
-        return render(request, "engagement/_task_done.html", {"task_id": task_id})
+        return render(request, "engagement/_task_done.html", {"task_id": task_id, "cancelled": cancel})
     return _back(request, "today")
+
+
+@login_required
+@require_POST
+def complete_task(request, task_id: int):
+    return _close_task(request, task_id, cancel=False)
 
 
 @login_required
 @require_POST
 def cancel_task(request, task_id: int):
-    try:
-        actions.cancel_task(task_id, actor=request.user)
-    except NotFound:
-        raise Http404
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    if request.htmx:
-        return render(request, "engagement/_task_done.html", {"task_id": task_id, "cancelled": True})
-    return _back(request, "today")
+    return _close_task(request, task_id, cancel=True)
 
 
 @login_required
