@@ -11,6 +11,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
+from guanxi.core.bulk import ObjectRef, insert_rows, model_of
 from guanxi.core.context import current_request_id
 from guanxi.core.models import AuditAction, AuditEntry
 
@@ -57,36 +58,54 @@ def record(
 
 
 def record_many(
-    action: AuditAction, entries: Iterable[tuple[models.Model, dict | None, dict | None]], *, actor
-) -> list[AuditEntry]:
-    """One audit entry per (obj, before, after), shaped exactly like `record`, in one bulk insert
-    (for set-based actions: bulk transfer, reclaim, bulk tagging, import). `obj` only needs its pk
-    and what its `__str__` reads, e.g. `Customer(pk=pk, name=name)`."""
+    action: AuditAction,
+    entries: Iterable[tuple[models.Model | ObjectRef, dict | None, dict | None]],
+    *,
+    actor,
+) -> list[int]:
+    """One audit entry per (obj, before, after), shaped exactly like `record`, in one bulk write
+    (for set-based actions: bulk transfer, reclaim, bulk tagging, import). `obj` is a model instance
+    or an `ObjectRef(model, pk, label)` (no instance needed). Returns the new entries' ids."""
     now, request_id = timezone.now(), current_request_id()
     actor_id = actor.pk if isinstance(actor, models.Model) else None
     label = actor_label(actor)
     content_types: dict[type, int] = {}
     rows = []
     for obj, before, after in entries:
-        content_type_id = content_types.get(type(obj))
+        model = model_of(obj)
+        content_type_id = content_types.get(model)
         if content_type_id is None:
-            content_type_id = ContentType.objects.get_for_model(obj, for_concrete_model=True).pk
-            content_types[type(obj)] = content_type_id
+            content_type_id = ContentType.objects.get_for_model(model, for_concrete_model=True).pk
+            content_types[model] = content_type_id
         rows.append(
-            AuditEntry(
-                created_at=now,
-                actor_id=actor_id,
-                actor_label=label,
-                request_id=request_id,
-                action=action,
-                content_type_id=content_type_id,
-                object_id=obj.pk,
-                object_repr=str(obj)[:200],
-                before=json_value(before) if before is not None else None,
-                after=json_value(after) if after is not None else None,
+            (
+                now,
+                actor_id,
+                label,
+                request_id,
+                action,
+                content_type_id,
+                obj.pk,
+                str(obj)[:200],
+                json_value(before) if before is not None else None,
+                json_value(after) if after is not None else None,
             )
         )
-    return AuditEntry.objects.bulk_create(rows, batch_size=1000) if rows else []
+    return insert_rows(AuditEntry, AUDIT_COLUMNS, rows, return_ids=True)
+
+
+AUDIT_COLUMNS = (
+    "created_at",
+    "actor_id",
+    "actor_label",
+    "request_id",
+    "action",
+    "content_type_id",
+    "object_id",
+    "object_repr",
+    "before",
+    "after",
+)
 
 
 def diff(before: dict, after: dict) -> tuple[dict, dict]:

@@ -33,6 +33,7 @@ from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 
 from guanxi.core.audit import json_value
+from guanxi.core.bulk import ObjectRef, insert_rows, model_of
 from guanxi.core.context import current_causation_id, current_request_id, request_context
 from guanxi.core.models import Event, EventDelivery, EventDeliveryStatus
 
@@ -186,10 +187,11 @@ def emit(
 
 
 def emit_many(
-    name: str, entries: Iterable[tuple[models.Model | None, dict | None]], *, actor=None
-) -> list[Event]:
-    """One event per (obj, payload) entry: one bulk insert, causation and depth computed once, one
-    enqueue after commit for all of them."""
+    name: str, entries: Iterable[tuple[models.Model | ObjectRef | None, dict | None]], *, actor=None
+) -> list[int]:
+    """One event per (obj, payload) entry (`obj` a model instance, an `ObjectRef` or None): one bulk
+    write, causation and depth computed once, one enqueue after commit for all of them. Returns the
+    new events' ids (an empty list when the loop guard dropped them)."""
     spec = spec_for(name)
     entries = list(entries)
     if not entries:
@@ -201,33 +203,48 @@ def emit_many(
         )
         return []
     now, request_id = timezone.now(), current_request_id()
-    actor = actor if isinstance(actor, models.Model) else None
-    content_types: dict[type, ContentType] = {}
+    actor_id = actor.pk if isinstance(actor, models.Model) else None
+    content_types: dict[type, int] = {}
     rows = []
     for obj, payload in entries:
-        content_type = None
+        content_type_id = None
         if obj is not None:
-            content_type = content_types.get(type(obj))
-            if content_type is None:
-                content_type = ContentType.objects.get_for_model(obj, for_concrete_model=True)
-                content_types[type(obj)] = content_type
+            model = model_of(obj)
+            content_type_id = content_types.get(model)
+            if content_type_id is None:
+                content_type_id = ContentType.objects.get_for_model(model, for_concrete_model=True).pk
+                content_types[model] = content_type_id
         rows.append(
-            Event(
-                created_at=now,
-                name=spec.name,
-                content_type=content_type,
-                object_id=obj.pk if obj is not None else None,
-                payload=_check_payload(spec, payload),
-                actor=actor,
-                request_id=request_id,
-                causation_id=causation_id,
-                depth=depth,
+            (
+                now,
+                spec.name,
+                content_type_id,
+                obj.pk if obj is not None else None,
+                _check_payload(spec, payload),
+                actor_id,
+                request_id,
+                causation_id,
+                depth,
+                0,
             )
         )
-    events = Event.objects.bulk_create(rows, batch_size=1000)
-    ids = [event.pk for event in events]
+    ids = insert_rows(Event, EVENT_COLUMNS, rows, return_ids=True)
     transaction.on_commit(lambda: enqueue(ids))
-    return events
+    return ids
+
+
+EVENT_COLUMNS = (
+    "created_at",
+    "name",
+    "content_type_id",
+    "object_id",
+    "payload",
+    "actor_id",
+    "request_id",
+    "causation_id",
+    "depth",
+    "attempts",
+)
 
 
 def enqueue(event_ids: list[int]) -> None:

@@ -41,6 +41,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import audit, events
+from guanxi.core.bulk import ObjectRef
 from guanxi.core.converters import as_id
 from guanxi.core.models import AuditAction, User
 from guanxi.core.permissions import Perm
@@ -79,9 +80,9 @@ class Move:
     reason: str
     involved_pool_id: int | None = None
 
-    def customer(self) -> Customer:
-        """An unsaved stand-in (id and name) for the bulk audit and event writers."""
-        return Customer(id=self.customer_id, name=self.name)
+    def customer(self) -> ObjectRef:
+        """The customer as the bulk audit and event writers need it (model, id and name)."""
+        return ObjectRef(Customer, self.customer_id, self.name)
 
 
 class OwnershipPolicy(Protocol):

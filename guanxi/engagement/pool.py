@@ -40,6 +40,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from guanxi.core import audit
+from guanxi.core.bulk import insert_rows
 from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, Department, Event, User
@@ -286,20 +287,14 @@ class PoolOwnershipPolicy:
                 )
 
     def record(self, moves: list[Move], *, actor, now: dt.datetime) -> None:
-        OwnershipChange.objects.bulk_create(
-            [
-                OwnershipChange(
-                    customer_id=move.customer_id,
-                    from_user_id=move.from_owner_id,
-                    to_user_id=move.to_owner_id,
-                    pool_id=move.involved_pool_id,
-                    reason=move.reason,
-                    at=now,
-                    actor=actor if isinstance(actor, User) else None,
-                )
-                for move in moves
-            ],
-            batch_size=1_000,
+        actor_id = actor.pk if isinstance(actor, User) else None
+        insert_rows(
+            OwnershipChange,
+            ("customer_id", "from_user_id", "to_user_id", "pool_id", "reason", "at", "actor_id"),
+            (
+                (m.customer_id, m.from_owner_id, m.to_owner_id, m.involved_pool_id, m.reason, now, actor_id)
+                for m in moves
+            ),
         )
 
 
