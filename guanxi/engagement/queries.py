@@ -25,7 +25,7 @@ def today_for(user, now: dt.datetime | None = None) -> dict:
         average=Avg(ExpressionWrapper(F("first_response_at") - F("assigned_at"), output_field=DurationField()),
                     filter=Q(first_response_at__isnull=False)),
     )  # fmt: skip
-    from guanxi.engagement.pool import customers_at_risk
+    from guanxi.engagement.actions.pool import customers_at_risk
 
     _pool, at_risk_of_reclaim = customers_at_risk(user, now=now)
     return {

@@ -22,7 +22,7 @@ def start_cadence_for_new_customer(event) -> None:
     the pool, transferred, handed over, edited) enters the cadence that matches its tier and stage
     (跟进规范) for the new owner."""
     from guanxi.customers.models import Customer
-    from guanxi.engagement import actions
+    from guanxi.engagement.actions import follow_ups as actions
 
     customer = Customer.objects.filter(
         pk=event.object_id, owner__isnull=False, deleted_at__isnull=True
@@ -36,6 +36,6 @@ def stop_cadences_when_deal_won(event) -> None:
     """A deal that reaches a won stage ends the customer's running cadences (跟进规范 stop on a win)."""
     if event.payload.get("outcome") != StageOutcome.WON or not event.payload.get("customer_id"):
         return
-    from guanxi.engagement import actions
+    from guanxi.engagement.actions import follow_ups as actions
 
     actions.stop_cadences_on_won_deal(event.payload["customer_id"], actor=None)

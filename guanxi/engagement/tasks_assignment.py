@@ -10,7 +10,7 @@ from huey.contrib.djhuey import db_periodic_task, lock_task
 from guanxi.core.events import subscribe
 from guanxi.core.exceptions import NotFound
 from guanxi.customers.events import CustomerEvent
-from guanxi.engagement import assignment
+from guanxi.engagement.actions import assignment
 
 log = logging.getLogger(__name__)
 

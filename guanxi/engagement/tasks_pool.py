@@ -3,7 +3,7 @@
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, lock_task
 
-from guanxi.engagement import pool
+from guanxi.engagement.actions import pool
 
 
 @db_periodic_task(crontab(minute="7"))

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from guanxi.core.exceptions import NotFound
 from guanxi.customers import queries as customer_queries
-from guanxi.engagement import actions
+from guanxi.engagement.actions import follow_ups as actions
 from guanxi.engagement.forms import FollowUpForm, TaskForm, add_action_errors
 
 

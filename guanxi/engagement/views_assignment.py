@@ -1,4 +1,4 @@
-"""Lead assignment and handover pages: thin callers of `engagement.assignment`.
+"""Lead assignment and handover pages: thin callers of `engagement.actions.assignment`.
 
 Forms only shape input; the rules (scope, validation) live in the actions.
 """
@@ -22,7 +22,7 @@ from guanxi.core.exceptions import NotFound, require
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.models import Channel, Customer, Tier
-from guanxi.engagement import assignment
+from guanxi.engagement.actions import assignment
 from guanxi.engagement.models import Assignment, AssignmentRule, AssignmentStrategy, Handover, Task
 
 TEXT_CONDITIONS = ("province", "city", "industry")

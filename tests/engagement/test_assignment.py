@@ -19,7 +19,7 @@ from django.test import Client
 
 from guanxi.core.models import AuditEntry, Event
 from guanxi.customers.models import Customer, LifecycleStage
-from guanxi.engagement import assignment
+from guanxi.engagement.actions import assignment
 from guanxi.engagement.models import (
     Assignment,
     AssignmentRule,
@@ -391,7 +391,7 @@ def test_breach_sweep_tells_the_manager_once(team, worker):
 
 @pytest.mark.django_db
 def test_record_first_response_is_idempotent_and_called_by_follow_ups(team):
-    from guanxi.engagement import actions
+    from guanxi.engagement.actions import follow_ups as actions
 
     _manager, (rep, *_rest) = team
     make_rule([rep])

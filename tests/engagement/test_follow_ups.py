@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from guanxi.core.exceptions import NotFound
 from guanxi.core.models import AuditEntry
-from guanxi.engagement import actions, sweeps
+from guanxi.engagement import sweeps
+from guanxi.engagement.actions import follow_ups as actions
 from guanxi.engagement.models import Cadence, CadenceStep, EnrollmentStatus, FollowUp, Task, TaskStatus
 from guanxi.messaging.models import Notification
 from tests.factories import PASSWORD, make_customer

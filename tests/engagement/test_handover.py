@@ -15,7 +15,7 @@ from django.utils import timezone, translation
 
 from guanxi.core.models import AuditEntry, Event
 from guanxi.customers.models import Customer
-from guanxi.engagement import assignment
+from guanxi.engagement.actions import assignment
 from guanxi.engagement.models import Handover, OwnershipChange, OwnershipReason, Pool, Task, TaskStatus
 from guanxi.messaging.models import Notification
 from guanxi.sales.actions import ensure_default_pipeline

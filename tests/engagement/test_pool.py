@@ -21,9 +21,9 @@ from guanxi.core.exceptions import NotFound
 from guanxi.core.models import AuditEntry, Event, User
 from guanxi.customers import actions as customer_actions
 from guanxi.customers.models import Customer
-from guanxi.engagement import pool as pool_actions
+from guanxi.engagement.actions import pool as pool_actions
+from guanxi.engagement.actions.pool import ClaimRefused, RefusalCode, ReleaseRefused
 from guanxi.engagement.models import OwnershipChange, OwnershipReason, Pool
-from guanxi.engagement.pool import ClaimRefused, RefusalCode, ReleaseRefused
 from guanxi.messaging.models import Notification
 from guanxi.sales.models import Order, OrderStatus
 from tests.factories import build_org, make_user
@@ -572,7 +572,7 @@ def test_at_risk_page_and_release_button(org):
 
 
 def test_default_pool_is_created_once_and_open_to_everyone(org):
-    from guanxi.engagement.pool import claimable_pools, ensure_default_pool
+    from guanxi.engagement.actions.pool import claimable_pools, ensure_default_pool
 
     Pool.objects.all().delete()
     first = ensure_default_pool()

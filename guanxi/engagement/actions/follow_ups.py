@@ -147,7 +147,7 @@ def log_follow_up(
 
 def _record_first_response(customer_id: int, at: dt.datetime) -> None:
     try:
-        from guanxi.engagement.assignment import record_first_response
+        from guanxi.engagement.actions.assignment import record_first_response
     except ImportError:  # lead assignment not installed
         return
     record_first_response(customer_id, at)
