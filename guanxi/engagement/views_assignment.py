@@ -1,4 +1,5 @@
-"""Lead assignment and handover pages: thin callers of `engagement.actions.assignment`.
+"""Lead assignment and handover pages: thin callers of `engagement.actions`
+(`assignment`, `assignment_rules`, `handover`).
 
 Forms only shape input; the rules (scope, validation) live in the actions.
 """
@@ -22,7 +23,8 @@ from guanxi.core.exceptions import NotFound, require
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.models import Channel, Customer, Tier
-from guanxi.engagement.actions import assignment
+from guanxi.engagement.actions import assignment, assignment_rules
+from guanxi.engagement.actions import handover as handover_actions
 from guanxi.engagement.models import Assignment, AssignmentRule, AssignmentStrategy, Handover, Task
 
 TEXT_CONDITIONS = ("province", "city", "industry")
@@ -81,7 +83,7 @@ class RuleForm(forms.Form):
     first_response_minutes = forms.IntegerField(
         label=_label("first_response_minutes"),
         min_value=1,
-        max_value=assignment.MAX_FIRST_RESPONSE_MINUTES,
+        max_value=assignment_rules.MAX_FIRST_RESPONSE_MINUTES,
         initial=120,
     )
     members = forms.ModelMultipleChoiceField(
@@ -164,7 +166,7 @@ class HandoverForm(forms.Form):
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["from_user"].queryset = assignment.handover_sources(actor).order_by(
+        self.fields["from_user"].queryset = handover_actions.handover_sources(actor).order_by(
             "-is_active", "username"
         )
         self.fields["to_user"].queryset = assignable_users(actor).order_by("username")
@@ -185,7 +187,7 @@ def rule_list(request):
     open_clocks = Assignment.objects.filter(first_response_at__isnull=True, customer__in=visible)
     context = {
         "rules": rules,
-        "condition_keys": assignment.CONDITION_KEYS,
+        "condition_keys": assignment_rules.CONDITION_KEYS,
         "waiting_leads": assignment.waiting_leads().visible_to(request.user).count(),
         "awaiting_response": open_clocks.filter(breach_notified_at__isnull=True).count(),
         "breached": open_clocks.filter(breach_notified_at__isnull=False).count(),
@@ -202,12 +204,12 @@ def rule_edit(request, pk: int | None = None):
         rule = AssignmentRule.objects.filter(pk=pk).first()
         if rule is None:
             raise Http404
-        assignment.check_members_in_scope(rule.members.values_list("pk", flat=True), actor=request.user)
+        assignment_rules.check_members_in_scope(rule.members.values_list("pk", flat=True), actor=request.user)
     if request.method == "POST":
         form = RuleForm(request.POST, actor=request.user)
         if form.is_valid():
             try:
-                saved = assignment.save_rule(
+                saved = assignment_rules.save_rule(
                     form.to_action_input(), actor=request.user, rule_id=rule.pk if rule else None
                 )
             except ValidationError as exc:
@@ -226,7 +228,7 @@ def rule_edit(request, pk: int | None = None):
 @require_POST
 def rule_delete(request, pk: int):
     try:
-        assignment.delete_rule(pk, actor=request.user)
+        assignment_rules.delete_rule(pk, actor=request.user)
     except NotFound:
         raise Http404
     messages.success(request, _("Assignment rule deleted."))
@@ -248,7 +250,7 @@ def handover_page(request):
         include_tasks = form.cleaned_data["include_tasks"]
         if request.method == "POST":
             try:
-                record = assignment.handover(
+                record = handover_actions.handover(
                     form.cleaned_data["from_user"].pk,
                     form.cleaned_data["to_user"].pk,
                     actor=request.user,
@@ -259,10 +261,10 @@ def handover_page(request):
             else:
                 messages.success(request, _("Handover completed."))
                 return redirect("assignment:handover_detail", pk=record.pk)
-        preview = assignment.handover_preview(
+        preview = handover_actions.handover_preview(
             form.cleaned_data["from_user"].pk, actor=request.user, include_tasks=include_tasks
         )
-    sources = assignment.handover_sources(request.user)
+    sources = handover_actions.handover_sources(request.user)
     recent = (
         Handover.objects.filter(Q(from_user__in=sources) | Q(to_user__in=sources))
         .select_related("from_user", "to_user", "actor")
@@ -276,7 +278,7 @@ def handover_page(request):
 @login_required
 def handover_detail(request, pk: int):
     require(request.user, Perm.CUSTOMER_ASSIGN)
-    sources = assignment.handover_sources(request.user)
+    sources = handover_actions.handover_sources(request.user)
     record = (
         Handover.objects.filter(Q(from_user__in=sources) | Q(to_user__in=sources), pk=pk)
         .select_related("from_user", "to_user", "actor")
@@ -310,7 +312,7 @@ def handover_detail(request, pk: int):
 def transfer(request):
     """Bulk transfer from the customer list: POST `customer_ids` (repeated) and `to_user`."""
     try:
-        moved = assignment.transfer_customers(
+        moved = handover_actions.transfer_customers(
             request.POST.getlist("customer_ids"), request.POST.get("to_user", ""), actor=request.user
         )
     except ValidationError as exc:

@@ -1,21 +1,19 @@
-"""Lead assignment (线索分配) and handover (离职交接 / 批量转移).
+"""Lead assignment (线索分配): a new lead gets an owner by the first matching rule.
 
-The only code that writes assignment rules, assignments and handovers, and that moves customers
-between owners in bulk. Same rules as every action: permission and data scope first, one
-transaction, audit entries, a domain event, nothing written when nothing changes.
+The only code that writes assignments (the first-response clocks). Same rules as every action:
+permission and data scope first, one transaction, audit entries, a domain event, nothing written
+when nothing changes. Rules themselves (matching and editing) are `assignment_rules.py`; handover
+and bulk transfer are `handover.py`.
 
-Assignment: the first active rule (by position) whose conditions match a new lead picks one of its
-eligible reps (active, not away, on duty, under capacity) by round robin, least loaded or weighted
-by recent conversion. The lead gets an owner, a first-response clock (`Assignment`), an ownership
-history row, an audit entry and a `customer.assigned` event (on which messaging's subscriber tells
-the rep). The rule row is locked while a lead is assigned, so concurrent workers keep round robin even and capacity exact
-within a rule. A lead nobody can take stays unowned; the reason is logged and emitted as a
-`lead.unassignable` event (a hook for automation, e.g. "tell the sales director"), and the
-waiting-lead sweep retries it quietly when reps come on duty.
-
-Handover: every live customer and open task of one user moves to another in one transaction with
-ownership history, one audit entry per moved row, a `Handover` summary and one event (on
-which messaging notifies the receiver). A failure anywhere leaves nothing moved.
+The first active rule (by position) whose conditions match a new lead picks one of its eligible
+reps (active, not away, on duty, under capacity) by round robin, least loaded or weighted by recent
+conversion. The lead gets an owner (through `customers.ownership.change_owner`: ownership history,
+audit entry and a `customer.assigned` event, on which messaging's subscriber tells the rep) and a
+first-response clock (`Assignment`). The rule row is locked while a lead is assigned, so concurrent
+workers keep round robin even and capacity exact within a rule. A lead nobody can take stays
+unowned; the reason is logged and emitted as a `lead.unassignable` event (a hook for automation,
+e.g. "tell the sales director"), and the waiting-lead sweep retries it quietly when reps come on
+duty.
 """
 
 from __future__ import annotations
@@ -25,36 +23,28 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
-from guanxi import text as normalize
-from guanxi.core import audit
 from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, User
+from guanxi.core.models import User
 from guanxi.core.permissions import Perm
-from guanxi.core.scopes import assignable_users, user_scope_q
 from guanxi.customers.actions import get_for_write
-from guanxi.customers.models import Channel, Customer, LifecycleStage, Tier
+from guanxi.customers.models import Customer, LifecycleStage
 from guanxi.customers.ownership import change_owner
+from guanxi.engagement.actions.assignment_rules import CONDITION_KEYS, active_rules, match_rule
 from guanxi.engagement.events import AssignmentEvent
 from guanxi.engagement.models import (
     Assignment,
     AssignmentRule,
     AssignmentStrategy,
-    Handover,
     OwnershipChange,
     OwnershipReason,
-    Task,
-    TaskStatus,
 )
-from guanxi.sales import actions as sales_actions
 
 log = logging.getLogger(__name__)
 
@@ -63,80 +53,18 @@ log = logging.getLogger(__name__)
 LEAD_STAGES = (LifecycleStage.POTENTIAL, LifecycleStage.NEW)
 # A lead converted when its customer reached one of these stages.
 CONVERTED_STAGES = (LifecycleStage.ACTIVE, LifecycleStage.WON_BACK)
-CONDITION_KEYS = ("source", "province", "city", "industry", "tier")
 # Weighted strategy: conversion over the assignments of the last 90 days before today; every rep
 # weighs at least WEIGHT_FLOOR so new reps (no history) still get leads.
 CONVERSION_WINDOW = dt.timedelta(days=90)
 WEIGHT_FLOOR = 0.1
 # The waiting-lead sweep retries never-owned leads created in the last days (e.g. at night).
 WAITING_LEAD_DAYS = 3
-MAX_FIRST_RESPONSE_MINUTES = 30 * 24 * 60
-MAX_TRANSFER = 5000
 CHUNK = 500
 
 
 class Unassignable(models.TextChoices):
     NO_RULE = "no_rule"
     NO_ELIGIBLE_REP = "no_eligible_rep"
-
-
-def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _user_or_none(actor) -> User | None:
-    return actor if isinstance(actor, User) else None
-
-
-# --------------------------------------------------------------------------- rules: matching
-
-
-_REGION_SUFFIXES = (
-    "特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "地区", "省", "市",
-)  # fmt: skip
-
-
-def fold_condition_value(key: str, value: Any) -> str:
-    """Compare condition values loosely: traditional/simplified, case, and 浙江省 == 浙江."""
-    text = normalize.to_simplified(str(value or "")).strip().casefold()
-    if key in ("province", "city"):
-        for suffix in _REGION_SUFFIXES:
-            if text.endswith(suffix) and len(text) > len(suffix) + 1:
-                return text[: -len(suffix)]
-    return text
-
-
-def rule_matches(rule: AssignmentRule, customer: Customer) -> bool:
-    """Every condition holds: each is a list of allowed values, an empty list allows anything.
-    An unknown key never matches (a typo must not turn a narrow rule into a catch-all)."""
-    conditions = rule.conditions or {}
-    if not isinstance(conditions, dict):
-        return False
-    for key, allowed in conditions.items():
-        if key not in CONDITION_KEYS:
-            log.warning("assignment rule %s has an unknown condition %r", rule.pk, key)
-            return False
-        if isinstance(allowed, str):
-            allowed = [allowed]
-        if not allowed:
-            continue
-        value = fold_condition_value(key, getattr(customer, key))
-        if value not in {fold_condition_value(key, a) for a in allowed}:
-            return False
-    return True
-
-
-def active_rules() -> list[AssignmentRule]:
-    return list(AssignmentRule.objects.filter(is_active=True).order_by("position", "pk"))
-
-
-def match_rule(customer: Customer, rules: Sequence[AssignmentRule] | None = None) -> AssignmentRule | None:
-    """The first active rule by position whose conditions all match the customer."""
-    for rule in active_rules() if rules is None else rules:
-        if rule.is_active and rule_matches(rule, customer):
-            return rule
-    return None
 
 
 # --------------------------------------------------------------------------- rules: eligibility
@@ -454,344 +382,3 @@ def breach_sweep(now: dt.datetime | None = None, chunk: int = CHUNK) -> dict[str
             Assignment.objects.filter(pk__in=[a.pk for a in batch]).update(breach_notified_at=now)
             breaches += len(batch)
     return {"breaches": breaches, "managers_notified": managers}
-
-
-# --------------------------------------------------------------------------- rules: editing
-
-
-def _split_values(raw: Any) -> list[str]:
-    if raw is None:
-        return []
-    if isinstance(raw, str):
-        raw = re.split(r"[,，、;；\n]+", raw)
-    return [str(v).strip() for v in raw if str(v).strip()]
-
-
-def check_members_in_scope(user_ids: Iterable[int], *, actor) -> None:
-    ids = set(user_ids)
-    if actor is not None and ids - set(
-        assignable_users(actor).filter(pk__in=ids).values_list("pk", flat=True)
-    ):
-        raise PermissionDenied(_("This rule includes reps outside your data scope."))
-
-
-def clean_rule_input(data: dict[str, Any], *, actor) -> dict[str, Any]:
-    """Validate rule input from the page or the API. Raises ValidationError (a message per field)."""
-    errors: dict[str, list[str]] = {}
-    cleaned: dict[str, Any] = {}
-    try:
-        cleaned["name"] = normalize.clean_text(str(data.get("name") or ""), max_length=100)
-    except normalize.NormalizationError as exc:
-        errors["name"] = [
-            _("This field is required.")
-            if exc.code == "empty"
-            else _("Must be at most %(max)d characters.") % {"max": 100}
-        ]
-    strategy = data.get("strategy") or AssignmentStrategy.ROUND_ROBIN
-    if strategy not in AssignmentStrategy.values:
-        errors["strategy"] = [_("Select a valid choice.")]
-    cleaned["strategy"] = strategy
-    limits = {"position": (0, 32767, 0), "first_response_minutes": (1, MAX_FIRST_RESPONSE_MINUTES, 120)}
-    for field, (low, high, default) in limits.items():
-        raw = data.get(field)
-        value = default if raw in (None, "") else (int(raw) if str(raw).strip().isdigit() else None)
-        if value is None or not low <= value <= high:
-            errors[field] = [
-                _("Enter a whole number between %(low)d and %(high)d.") % {"low": low, "high": high}
-            ]
-        cleaned[field] = value
-    cleaned["is_active"] = bool(data.get("is_active", True))
-
-    raw_conditions = data.get("conditions") or {}
-    conditions: dict[str, list[str]] = {}
-    if not isinstance(raw_conditions, dict):
-        errors["conditions"] = [_("Invalid value.")]
-        raw_conditions = {}
-    for key in sorted(set(raw_conditions) - set(CONDITION_KEYS)):
-        errors.setdefault("conditions", []).append(_("Unknown condition: %(key)s.") % {"key": key})
-    choices = {"source": Channel.values, "tier": Tier.values}
-    for key in CONDITION_KEYS:
-        raw = raw_conditions.get(key)
-        values = list(dict.fromkeys(_split_values(raw)))
-        if key == "tier" and isinstance(raw, list | tuple) and "" in raw:
-            values = ["", *values]  # "not tiered" is a value of its own
-        if key in choices:
-            bad = [v for v in values if v not in choices[key]]
-            if bad:
-                errors.setdefault(key, []).append(
-                    _("Unknown value: %(values)s.") % {"values": ", ".join(bad)}
-                )
-        elif any(len(v) > 50 or "<" in v or ">" in v for v in values):
-            errors.setdefault(key, []).append(_("Each value must be at most 50 characters, without < or >."))
-        conditions[key] = values
-    cleaned["conditions"] = conditions
-
-    member_ids = []
-    for raw in data.get("member_ids") or []:
-        if not str(raw).isdigit():
-            errors.setdefault("member_ids", []).append(_("Select active users."))
-            break
-        member_ids.append(int(raw))
-    member_ids = sorted(set(member_ids))
-    found = set(User.objects.filter(pk__in=member_ids, is_active=True).values_list("pk", flat=True))
-    if len(found) != len(member_ids):
-        errors.setdefault("member_ids", []).append(_("Select active users."))
-    elif not member_ids:
-        errors.setdefault("member_ids", []).append(_("Select at least one rep."))
-    cleaned["member_ids"] = member_ids
-    if errors:
-        raise ValidationError(errors)
-    check_members_in_scope(member_ids, actor=actor)
-    return cleaned
-
-
-def rule_snapshot(rule: AssignmentRule) -> dict[str, Any]:
-    return {
-        "name": rule.name,
-        "position": rule.position,
-        "is_active": rule.is_active,
-        "strategy": rule.strategy,
-        "conditions": rule.conditions,
-        "first_response_minutes": rule.first_response_minutes,
-        "member_ids": sorted(rule.members.values_list("pk", flat=True)) if rule.pk else [],
-    }
-
-
-def _rule_for_write(rule_id: int, *, actor) -> AssignmentRule:
-    rule = AssignmentRule.objects.select_for_update().filter(pk=rule_id).first()
-    if rule is None:
-        raise NotFound(rule_id)
-    check_members_in_scope(rule.members.values_list("pk", flat=True), actor=actor)
-    return rule
-
-
-@transaction.atomic
-def save_rule(data: dict[str, Any], *, actor, rule_id: int | None = None) -> AssignmentRule:
-    """Create or change an assignment rule. Only holders of customer.assign whose data scope covers
-    every member (old and new) may do it."""
-    require(actor, Perm.CUSTOMER_ASSIGN)
-    rule = _rule_for_write(rule_id, actor=actor) if rule_id is not None else AssignmentRule()
-    cleaned = clean_rule_input(data, actor=actor)
-    before = rule_snapshot(rule) if rule.pk else None
-    for field in ("name", "position", "is_active", "strategy", "conditions", "first_response_minutes"):
-        setattr(rule, field, cleaned[field])
-    rule.save()
-    rule.members.set(cleaned["member_ids"])
-    after = rule_snapshot(rule)
-    if before is None:
-        audit.record(AuditAction.CREATE, rule, actor=actor, before=None, after=after)
-        return rule
-    b, a = audit.diff(before, after)
-    if a:
-        audit.record(AuditAction.UPDATE, rule, actor=actor, before=b, after=a)
-    return rule
-
-
-@transaction.atomic
-def delete_rule(rule_id: int, *, actor) -> None:
-    """Delete a rule; its past assignments keep their history (their rule becomes empty)."""
-    require(actor, Perm.CUSTOMER_ASSIGN)
-    rule = _rule_for_write(rule_id, actor=actor)
-    before = rule_snapshot(rule)
-    audit.record(AuditAction.DELETE, rule, actor=actor, before=before, after=None)
-    rule.delete()
-
-
-# --------------------------------------------------------------------------- handover and transfer
-
-
-def handover_sources(actor):
-    """Users whose records the actor may hand over: anyone in the actor's data scope, including
-    deactivated accounts (a departed rep is usually deactivated before the handover)."""
-    q = user_scope_q(actor)
-    users = User.objects.all()
-    return users if q is None else users.filter(q)
-
-
-def handover_preview(from_user_id: int, *, actor, include_tasks: bool = True) -> dict[str, Any]:
-    """What a handover of this user would move (read only)."""
-    require(actor, Perm.CUSTOMER_ASSIGN)
-    from_user = handover_sources(actor).filter(pk=from_user_id).first()
-    if from_user is None:
-        raise NotFound(from_user_id)
-    return {
-        "from_user": from_user,
-        "customers": Customer.objects.alive().filter(owner=from_user).count(),
-        "tasks": Task.objects.filter(owner=from_user, status=TaskStatus.OPEN).count() if include_tasks else 0,
-        "deals": sales_actions.open_deals_of(from_user).count(),
-        "rules": list(
-            AssignmentRule.objects.filter(members=from_user, is_active=True).values_list("name", flat=True)
-        ),
-    }
-
-
-class _Moved(NamedTuple):
-    """A locked row about to change hands: its id, label, previous owner and (customers) pool."""
-
-    pk: int
-    label: str
-    owner_id: int | None
-    pool_id: int | None = None
-
-
-def _move_tasks(rows: Sequence[_Moved], to_user: User, *, actor) -> None:
-    """Give locked open tasks to `to_user`, one audit entry each."""
-    for part in _chunks([row.pk for row in rows]):
-        Task.objects.filter(pk__in=part).update(owner=to_user)
-    audit.record_many(
-        AuditAction.UPDATE,
-        ((Task(id=row.pk, title=row.label), {"owner": row.owner_id}, {"owner": to_user.pk}) for row in rows),
-        actor=actor,
-    )
-
-
-def _move_deals(from_user: User, to_user: User, *, actor, now: dt.datetime) -> list[int]:
-    """The open deals of `from_user` follow the handover (sales' own action writes them, with an
-    audit entry and a `deal.updated` event per deal), inside the handover transaction."""
-    return sales_actions.reassign_open_deals(from_user, to_user, actor=actor, now=now)
-
-
-@transaction.atomic
-def handover(
-    from_user_id: int, to_user_id: int, *, actor, include_tasks: bool = True, now: dt.datetime | None = None
-) -> Handover:
-    """Employee-departure handover (离职交接): every live customer, open task (and open deal) of one
-    user moves to another in ONE transaction, with ownership history, one audit entry per moved
-    row, a Handover summary and a `handover.completed` event (messaging tells the receiver)."""
-    require(actor, Perm.CUSTOMER_ASSIGN)
-    now = now or timezone.now()
-    from_user = handover_sources(actor).filter(pk=from_user_id).first()
-    to_user = assignable_users(actor).filter(pk=to_user_id).first()
-    errors: dict[str, list[str]] = {}
-    if from_user is None:
-        errors["from_user"] = [_("Select a user within your data scope.")]
-    if to_user is None:
-        errors["to_user"] = [_("Select an active user within your data scope.")]
-    elif from_user is not None and from_user.pk == to_user.pk:
-        errors["to_user"] = [_("Select a different user to receive the handover.")]
-    if errors:
-        raise ValidationError(errors)
-
-    customers = change_owner(
-        Customer.objects.filter(owner=from_user),
-        to_user,
-        reason=OwnershipReason.HANDOVER,
-        actor=actor,
-        now=now,
-    )
-    tasks = (
-        [
-            _Moved(*row)
-            for row in Task.objects.filter(owner=from_user, status=TaskStatus.OPEN)
-            .select_for_update(of=("self",))
-            .order_by("pk")
-            .values_list("pk", "title", "owner_id")
-        ]
-        if include_tasks
-        else []
-    )
-    _move_tasks(tasks, to_user, actor=actor)
-    deal_ids = _move_deals(from_user, to_user, actor=actor, now=now)
-    if not customers and not tasks and not deal_ids:  # nothing was written
-        raise ValidationError(
-            {"from_user": [_("%(name)s has no customers or open tasks to hand over.") % {"name": from_user}]}
-        )
-    summary = {
-        "customers": len(customers),
-        "tasks": len(tasks),
-        "deals": len(deal_ids),
-        "customer_ids": [move.customer_id for move in customers],
-        "task_ids": [row.pk for row in tasks],
-        "deal_ids": deal_ids,
-    }
-    record = Handover.objects.create(
-        from_user=from_user, to_user=to_user, actor=_user_or_none(actor), summary=summary
-    )
-    audit.record(
-        AuditAction.CREATE,
-        record,
-        actor=actor,
-        before=None,
-        after={"from_user": from_user.pk, "to_user": to_user.pk, "customers": len(customers), "tasks": len(tasks),
-               "deals": len(deal_ids)},
-    )  # fmt: skip
-    emit(
-        AssignmentEvent.HANDOVER_COMPLETED,
-        record,
-        actor=actor,
-        payload={"from_user_id": from_user.pk, "to_user_id": to_user.pk, "customers": len(customers),
-                 "tasks": len(tasks), "deals": len(deal_ids)},
-    )  # fmt: skip
-    return record
-
-
-def _clean_ids(raw: Iterable[Any]) -> list[int]:
-    ids = set()
-    for value in raw:
-        if not str(value).strip().isdigit():
-            raise ValidationError({"customer_ids": [_("Invalid value.")]})
-        ids.add(int(str(value).strip()))
-    return sorted(ids)
-
-
-@transaction.atomic
-def transfer_customers(
-    customer_ids: Iterable[Any],
-    to_user_id: int,
-    *,
-    actor,
-    include_tasks: bool = True,
-    now: dt.datetime | None = None,
-) -> int:
-    """Bulk transfer (批量转移) of customers the actor can see to one user; their open tasks held by the
-    previous owner follow them. Customers outside the actor's scope, deleted, or already owned by the
-    receiver are left alone. Returns how many customers moved (0: nothing written)."""
-    require(actor, Perm.CUSTOMER_ASSIGN)
-    now = now or timezone.now()
-    ids = _clean_ids(customer_ids)
-    if not ids:
-        raise ValidationError({"customer_ids": [_("Select at least one customer.")]})
-    if len(ids) > MAX_TRANSFER:
-        raise ValidationError(
-            {"customer_ids": [_("Transfer at most %(max)d customers at a time.") % {"max": MAX_TRANSFER}]}
-        )
-    to_user = assignable_users(actor).filter(pk=to_user_id).first() if str(to_user_id).isdigit() else None
-    if to_user is None:
-        raise ValidationError({"to_user": [_("Select an active user within your data scope.")]})
-    rows = change_owner(
-        Customer.objects.visible_to(actor).filter(pk__in=ids),
-        to_user,
-        reason=OwnershipReason.TRANSFER,
-        actor=actor,
-        now=now,
-    )
-    if not rows:
-        return 0
-    tasks: list[_Moved] = []
-    previous = {row.customer_id: row.from_owner_id for row in rows if row.from_owner_id is not None}
-    for part in _chunks(list(previous) if include_tasks else []):
-        found = (
-            Task.objects.filter(customer_id__in=part, status=TaskStatus.OPEN)
-            .select_for_update(of=("self",))
-            .order_by("pk")
-            .values_list("pk", "title", "owner_id", "customer_id")
-        )
-        # Only the tasks the previous owner held follow the customer (not a colleague's).
-        tasks += [
-            _Moved(pk, title, owner)
-            for pk, title, owner, customer_id in found
-            if owner == previous[customer_id]
-        ]
-    _move_tasks(tasks, to_user, actor=actor)
-    customer_ids_moved = [row.customer_id for row in rows]
-    emit(
-        AssignmentEvent.CUSTOMERS_TRANSFERRED,
-        to_user,
-        actor=actor,
-        payload={
-            "to_user_id": to_user.pk,
-            "customer_ids": customer_ids_moved,
-            "task_ids": [t.pk for t in tasks],
-        },
-    )
-    return len(rows)
