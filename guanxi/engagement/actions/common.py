@@ -22,6 +22,8 @@ from guanxi.engagement.models import Task, TaskPriority, TaskSource
 
 
 def read_datetime(value: Any, field: str, errors: dict) -> dt.datetime | None:
+    """An aware datetime from a datetime or ISO text; None when empty. A bad value adds a message
+    to `errors[field]` and gives None."""
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
@@ -40,6 +42,7 @@ def read_datetime(value: Any, field: str, errors: dict) -> dt.datetime | None:
 
 
 def read_text(value: Any, field: str, limit: int, errors: dict, *, required: bool = False) -> str:
+    """Stripped text; a missing required value or one over `limit` adds a message to `errors[field]`."""
     text = "" if value is None else str(value).strip()
     if required and not text:
         errors.setdefault(field, []).append(_("This field is required."))

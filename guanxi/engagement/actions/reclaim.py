@@ -1,4 +1,4 @@
-"""The public pool's reclaim sweep (掉保 / 回收) and the warnings before it.
+"""The public pool's reclaim sweep (回收到公海) and the warnings before it.
 
 - The sweep is set-based: per pool, per rule, per id-range chunk, one locking query finds every
   due customer and `customers.ownership.change_owner` moves them with their ownership history,
