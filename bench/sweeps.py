@@ -17,7 +17,7 @@ owned customers ``owned_since = created_at`` and ``last_follow_up_at`` spread so
 --due-share of them are past 30 days; open tasks for about --task-share of the owned customers, about
 --overdue-share of all customers with an overdue one. Then ANALYZE (VACUUM ANALYZE on PostgreSQL).
 
-Timed: ``guanxi.engagement.pool.reclaim_sweep(now)`` and ``guanxi.engagement.sweeps.overdue_sweep(now)``
+Timed: ``guanxi.engagement.actions.reclaim.reclaim_sweep(now)`` and ``guanxi.engagement.sweeps.overdue_sweep(now)``
 (reported as null if that module is missing), each once, then each a second time at the same
 ``now`` to show that a repeated run touches nothing. Progress goes to stderr; the last line on stdout
 is one JSON object with at least: customers, reclaim_seconds, overdue_seconds, rows_touched.
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> dict:
     from django.utils import timezone
 
     from guanxi.demo import load_demo
-    from guanxi.engagement import pool as pool_actions
+    from guanxi.engagement.actions import reclaim as reclaim_actions
     from guanxi.engagement.models import Pool
 
     try:
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         say("reclaim sweep …")
         t0 = time.perf_counter()
-        reclaim = pool_actions.reclaim_sweep(now=now, chunk=args.chunk)
+        reclaim = reclaim_actions.reclaim_sweep(now=now, chunk=args.chunk)
         reclaim_seconds = round(time.perf_counter() - t0, 2)
         say(f"reclaim sweep: {reclaim_seconds}s {reclaim}")
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         say("second runs at the same now (must touch nothing) …")
         t0 = time.perf_counter()
-        reclaim_again = pool_actions.reclaim_sweep(now=now, chunk=args.chunk)
+        reclaim_again = reclaim_actions.reclaim_sweep(now=now, chunk=args.chunk)
         reclaim_again_seconds = round(time.perf_counter() - t0, 2)
         overdue_again, overdue_again_seconds = None, None
         if overdue_sweep is not None:

@@ -8,8 +8,13 @@ from ninja import NinjaAPI
 from ninja.security import APIKeyHeader, HttpBearer, django_auth
 
 from guanxi.core.actions import authenticate_token
+from guanxi.core.api import router as core_router
+from guanxi.core.api_customization import describe_custom_fields
+from guanxi.core.api_customization import router as customization_router
 from guanxi.core.exceptions import NotFound
+from guanxi.customers.api import router as customers_router
 from guanxi.customers.identity import DuplicateFound
+from guanxi.sales.api import router as sales_router
 
 
 class BearerToken(HttpBearer):
@@ -39,8 +44,6 @@ class GuanxiAPI(NinjaAPI):
 
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        from guanxi.core.api_customization import describe_custom_fields
-
         describe_custom_fields(schema)
         return schema
 
@@ -99,14 +102,10 @@ def on_too_big(request, exc):
 
 
 def register_routers() -> None:
-    from guanxi.core.api import router as core_router
-    from guanxi.core.api_customization import router as customization_router
-    from guanxi.customers.api import router as customers_router
-
     api.add_router("/", core_router)
     api.add_router("/", customization_router)
     api.add_router("/customers", customers_router)
-    api.add_router("/", "guanxi.sales.api.router")  # /api/deals..., /api/pipelines...
+    api.add_router("/", sales_router)  # /api/deals..., /api/pipelines...
 
 
 register_routers()

@@ -13,7 +13,7 @@ class EngagementConfig(AppConfig):
         fields.register()
 
         from guanxi.customers.ownership import register_policy
-        from guanxi.engagement.pool import PoolOwnershipPolicy
+        from guanxi.engagement.actions.pool import PoolOwnershipPolicy
 
         # Pool rules and the ownership history join every owner change (customers.ownership).
         register_policy(PoolOwnershipPolicy())

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, register_object
-from guanxi.core.models import CustomObject, FieldType
-from guanxi.engagement.models import FollowUpKind, FollowUpOutcome
+from guanxi.core.customization import picklist_choices, picklist_labels, register_picklist_column
+from guanxi.core.models import CustomObject, FieldType, Picklist, PicklistValue
+from guanxi.engagement.models import FollowUp, FollowUpKind, FollowUpOutcome
 
 # The admin-editable picklist of follow-up types (seeded by migration engagement 0004 and by
 # `guanxi up`); without it the built-in FollowUpKind values apply.
@@ -13,9 +14,6 @@ FOLLOW_UP_TYPES = "follow-up-type"
 
 def follow_up_types() -> list[tuple[str, str, str]]:
     """The follow-up types one may choose now, as (key, zh, en)."""
-    from guanxi.core.customization import picklist_choices
-    from guanxi.core.models import Picklist
-
     if Picklist.objects.filter(key=FOLLOW_UP_TYPES).exists():
         return picklist_choices(FOLLOW_UP_TYPES)
     return enum_choices(FollowUpKind)
@@ -23,8 +21,6 @@ def follow_up_types() -> list[tuple[str, str, str]]:
 
 def follow_up_type_labels() -> dict[str, tuple[str, str]]:
     """Every follow-up type ever offered -> (zh, en), so old records keep their label."""
-    from guanxi.core.customization import picklist_labels
-
     labels = {key: (zh, en) for key, zh, en in enum_choices(FollowUpKind)}
     labels.update(picklist_labels(FOLLOW_UP_TYPES))
     return labels
@@ -32,8 +28,6 @@ def follow_up_type_labels() -> dict[str, tuple[str, str]]:
 
 def ensure_follow_up_types() -> None:
     """Create the follow-up type picklist from the built-in types if it does not exist (idempotent)."""
-    from guanxi.core.models import Picklist, PicklistValue
-
     picklist, created = Picklist.objects.get_or_create(
         key=FOLLOW_UP_TYPES, defaults={"label_zh": "跟进方式", "label_en": "Follow-up types"}
     )
@@ -61,9 +55,6 @@ def builtin_fields() -> list[FieldSpec]:
 
 
 def register() -> None:
-    from guanxi.core.customization import register_picklist_column
-    from guanxi.engagement.models import FollowUp
-
     register_picklist_column(FOLLOW_UP_TYPES, FollowUp, "kind")
     register_object(
         ObjectSpec(

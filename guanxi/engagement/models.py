@@ -9,7 +9,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from guanxi.core.scopes import ScopedQuerySet
-from guanxi.customers.models import OwnershipReason  # the history's reasons belong to ownership
+from guanxi.customers.models import (
+    Customer,
+    OwnershipReason,  # the history's reasons belong to ownership
+)
 
 
 class FollowUpKind(models.TextChoices):
@@ -32,8 +35,6 @@ class FollowUpOutcome(models.TextChoices):
 
 class FollowUpQuerySet(models.QuerySet):
     def visible_to(self, user):
-        from guanxi.customers.models import Customer
-
         return self.filter(customer__in=Customer.objects.visible_to(user))
 
 

@@ -8,6 +8,7 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from guanxi.customers.models import Customer, LifecycleStage
+from guanxi.engagement.actions.reclaim import customers_at_risk
 from guanxi.engagement.models import Assignment, Task, TaskStatus
 
 
@@ -25,8 +26,6 @@ def today_for(user, now: dt.datetime | None = None) -> dict:
         average=Avg(ExpressionWrapper(F("first_response_at") - F("assigned_at"), output_field=DurationField()),
                     filter=Q(first_response_at__isnull=False)),
     )  # fmt: skip
-    from guanxi.engagement.pool import customers_at_risk
-
     _pool, at_risk_of_reclaim = customers_at_risk(user, now=now)
     return {
         "now": now,

@@ -10,7 +10,8 @@ from huey.contrib.djhuey import db_periodic_task, lock_task
 from guanxi.core.events import subscribe
 from guanxi.core.exceptions import NotFound
 from guanxi.customers.events import CustomerEvent
-from guanxi.engagement import assignment
+from guanxi.customers.models import Customer
+from guanxi.engagement.actions import assignment
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,6 @@ def assign_waiting_leads_task() -> dict:
 def assign_new_lead(event) -> None:
     """A new unowned customer in a lead stage is assigned by the rules (runs in the worker, inside the
     event's transaction: if assignment fails the event is retried, never lost)."""
-    from guanxi.customers.models import Customer
-
     is_new_lead = Customer.objects.filter(
         pk=event.object_id,
         owner__isnull=True,

@@ -3,7 +3,7 @@
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, lock_task
 
-from guanxi.engagement import pool
+from guanxi.engagement.actions import reclaim
 
 
 @db_periodic_task(crontab(minute="7"))
@@ -11,4 +11,4 @@ from guanxi.engagement import pool
 def reclaim_hourly() -> dict:
     """Hourly: return due customers to their pools and warn owners of customers due soon.
     The lock keeps two workers from sweeping at once (a second one skips this run)."""
-    return pool.reclaim_sweep()
+    return reclaim.reclaim_sweep()

@@ -1,4 +1,4 @@
-"""Follow-up and task pages: thin callers of queries and actions."""
+"""Follow-up and task pages: thin callers of queries and follow_ups."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from guanxi.core.exceptions import NotFound
 from guanxi.customers import queries as customer_queries
-from guanxi.engagement import actions
+from guanxi.engagement.actions import cadences, follow_ups
 from guanxi.engagement.forms import FollowUpForm, TaskForm, add_action_errors
 
 
@@ -32,7 +32,7 @@ def log_follow_up(request, customer_id: int):
     form = FollowUpForm(request.POST)
     if form.is_valid():
         try:
-            actions.log_follow_up(customer_id, form.to_action_data(), actor=request.user)
+            follow_ups.log_follow_up(customer_id, form.to_action_data(), actor=request.user)
         except ValidationError as exc:
             add_action_errors(form, exc)
         except NotFound:
@@ -50,7 +50,7 @@ def create_task(request, customer_id: int):
     form = TaskForm(request.POST)
     if form.is_valid():
         try:
-            actions.create_task({**form.cleaned_data, "customer_id": customer_id}, actor=request.user)
+            follow_ups.create_task({**form.cleaned_data, "customer_id": customer_id}, actor=request.user)
         except ValidationError as exc:
             add_action_errors(form, exc)
         else:
@@ -65,7 +65,7 @@ def create_task(request, customer_id: int):
 
 def _close_task(request, task_id: int, *, cancel: bool):
     """Complete or cancel a task from the today page or the customer page (htmx or plain POST)."""
-    close = actions.cancel_task if cancel else actions.complete_task
+    close = follow_ups.cancel_task if cancel else follow_ups.complete_task
     try:
         close(task_id, actor=request.user)
     except NotFound:
@@ -93,7 +93,7 @@ def cancel_task(request, task_id: int):
 @require_POST
 def cadence_state(request, enrollment_id: int):
     try:
-        enrollment = actions.set_cadence_state(
+        enrollment = cadences.set_cadence_state(
             enrollment_id, request.POST.get("state", ""), actor=request.user
         )
     except NotFound:
@@ -108,7 +108,7 @@ def cadence_state(request, enrollment_id: int):
 @require_POST
 def start_cadence(request, customer_id: int):
     try:
-        enrollment = actions.start_cadence(
+        enrollment = cadences.start_cadence(
             customer_id, request.POST.get("cadence") or None, actor=request.user
         )
     except NotFound:

@@ -1,5 +1,5 @@
 """Public pool pages: the pools a user may claim from, claiming (htmx row swap), the user's customers
-about to return to the pool, and releasing a customer. Thin callers of `engagement.pool`."""
+about to return to the pool, and releasing a customer. Thin callers of `engagement.actions.pool`."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from django.views.decorators.http import require_POST
 
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.permissions import Perm
-from guanxi.engagement import pool as pool_actions
-from guanxi.engagement.pool import ClaimRefused, PoolMap, ReleaseRefused
+from guanxi.engagement.actions import pool as pool_actions
+from guanxi.engagement.actions import reclaim
+from guanxi.engagement.actions.pool import ClaimRefused, PoolMap, ReleaseRefused
 
 RULE_LABELS = {
     "no_follow_up": gettext_lazy("No follow-up"),
@@ -88,7 +89,7 @@ def pool_claim(request, pk: int):
 def pool_at_risk(request):
     """The user's own customers that return to the pool soon, with when and why."""
     require(request.user, Perm.CUSTOMER_VIEW)
-    pool, rows = pool_actions.customers_at_risk(request.user)
+    pool, rows = reclaim.customers_at_risk(request.user)
     return render(
         request,
         "engagement/pool_at_risk.html",

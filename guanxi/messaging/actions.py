@@ -32,6 +32,7 @@ from guanxi.messaging.models import (
     Notification,
     RobotEndpoint,
 )
+from guanxi.messaging.sending import enqueue_send
 
 log = logging.getLogger(__name__)
 
@@ -117,20 +118,8 @@ def notify(
             status=DeliveryStatus.SUPPRESSED if held else DeliveryStatus.PENDING,
         )
         if not held:
-            transaction.on_commit(lambda pk=delivery.pk: _enqueue_send(pk))
+            transaction.on_commit(lambda pk=delivery.pk: enqueue_send(pk))
     return notification
-
-
-def _enqueue_send(delivery_id: int, lease: dt.datetime | None = None) -> None:
-    from guanxi.messaging.tasks import send_delivery
-
-    try:
-        if lease is None:
-            send_delivery(delivery_id)
-        else:
-            send_delivery(delivery_id, lease)
-    except Exception:  # the queue being down must not fail a committed request
-        log.exception("could not enqueue delivery %s; the retry sweep will send it", delivery_id)
 
 
 def mark_read(user, notification_ids: list[int] | None = None) -> int:
@@ -180,7 +169,7 @@ def notify_robots(
             payload={"subject": title, "text": content, "endpoint_id": endpoint.pk},
             status=DeliveryStatus.PENDING,
         )
-        transaction.on_commit(lambda pk=delivery.pk: _enqueue_send(pk))
+        transaction.on_commit(lambda pk=delivery.pk: enqueue_send(pk))
         deliveries.append(delivery)
     return deliveries
 
@@ -309,7 +298,7 @@ def queue_due_deliveries(now: dt.datetime | None = None) -> int:
                 )
             )
             for pk in mine:
-                transaction.on_commit(lambda pk=pk, lease=lease: _enqueue_send(pk, lease))
+                transaction.on_commit(lambda pk=pk, lease=lease: enqueue_send(pk, lease))
         queued += len(mine)
 
 
@@ -392,7 +381,7 @@ def _make_digest(user, channel: str, now: dt.datetime) -> bool:
         status=DeliveryStatus.SENT, sent_at=now, next_attempt_at=None
     )
     if not quiet:
-        transaction.on_commit(lambda: _enqueue_send(digest.pk))
+        transaction.on_commit(lambda: enqueue_send(digest.pk))
     return True
 
 
@@ -418,5 +407,5 @@ def retry_delivery(delivery_id: int, *, actor) -> Delivery:
         before=before,
         after={"status": delivery.status, "next_attempt_at": delivery.next_attempt_at},
     )
-    transaction.on_commit(lambda: _enqueue_send(delivery.pk))
+    transaction.on_commit(lambda: enqueue_send(delivery.pk))
     return delivery

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from django.utils.functional import SimpleLazyObject
 
+from guanxi.messaging.actions import unread_count
+
 
 def unread(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from guanxi.messaging.actions import unread_count
-
     return {"unread_notifications": SimpleLazyObject(lambda: unread_count(user))}

@@ -1,13 +1,17 @@
-"""Worker tasks of the notification centre (Huey)."""
+"""Periodic worker tasks of the notification centre (Huey). The task that sends one delivery is
+`sending.send_delivery`, queued by the actions."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from huey import crontab
-from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
+from huey.contrib.djhuey import HUEY, db_periodic_task
+
+from guanxi.messaging import actions
 
 DIGEST_HOUR = 18  # local time (settings.TIME_ZONE)
 
@@ -18,7 +22,6 @@ def local_time_is(hour: int, minute: int = 0) -> Callable[[dt.datetime], bool]:
     Huey runs its scheduler in UTC (`utc=True` in settings.HUEY), so `crontab(hour=18)` would mean
     18:00 UTC; this converts the scheduler's naive timestamp to local time first.
     """
-    from zoneinfo import ZoneInfo
 
     def validate(timestamp: dt.datetime) -> bool:
         if timestamp.tzinfo is None:
@@ -31,20 +34,11 @@ def local_time_is(hour: int, minute: int = 0) -> Callable[[dt.datetime], bool]:
     return validate
 
 
-@db_task()
-def send_delivery(delivery_id: int, lease: dt.datetime | None = None) -> str:
-    from guanxi.messaging import channels
-
-    return channels.send(delivery_id, lease)
-
-
 @db_periodic_task(crontab(minute="*"))
 def retry_due_deliveries() -> dict[str, int]:
     """Every minute: release deliveries whose quiet hours are over, then queue every due delivery
     (first attempts whose enqueue was lost, retries whose backoff has passed). Overlapping runs are
     harmless: deliveries are leased row by row (no task lock that a crashed worker could leave)."""
-    from guanxi.messaging import actions
-
     released = actions.release_quiet_hours()
     queued = actions.queue_due_deliveries()
     return {"released": released, "queued": queued}
@@ -55,6 +49,4 @@ def send_digests() -> int:
     """Daily at 18:00 local time: one combined message per user and channel for the held digest
     deliveries (rows are locked per user and channel, so overlapping runs never double a digest).
     Run it by hand with `send_digests.call_local()`."""
-    from guanxi.messaging import actions
-
     return actions.send_digests()

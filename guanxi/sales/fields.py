@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, register_object
+from guanxi.core.customization import register_picklist_column
 from guanxi.core.models import CustomObject, FieldType
-from guanxi.customers.models import Channel
-from guanxi.sales.models import OrderStatus
+from guanxi.customers.models import Channel, Customer
+from guanxi.sales.actions import LOST_REASONS, lost_reasons
+from guanxi.sales.models import Deal, Order, OrderStatus, Pipeline, PipelineObject, Stage
 
 
 def builtin_fields() -> list[FieldSpec]:
@@ -23,22 +25,15 @@ def builtin_fields() -> list[FieldSpec]:
 
 
 def _names(ids: Iterable[int]) -> dict[int, str]:
-    from guanxi.sales.models import Order
-
     return dict(Order.objects.filter(pk__in=list(ids)).values_list("pk", "number"))
 
 
 def _visible_ids(user, ids: Iterable[int]) -> set[int]:
-    from guanxi.customers.models import Customer
-    from guanxi.sales.models import Order
-
     visible = Customer.objects.visible_to(user)
     return set(Order.objects.filter(pk__in=list(ids), customer__in=visible).values_list("pk", flat=True))
 
 
 def register() -> None:
-    from guanxi.sales.models import Order
-
     register_object(
         ObjectSpec(
             object_type=CustomObject.ORDER,
@@ -59,9 +54,6 @@ def register() -> None:
 
 
 def deal_fields() -> list[FieldSpec]:
-    from guanxi.sales.actions import lost_reasons
-    from guanxi.sales.models import Pipeline, PipelineObject, Stage
-
     pipelines = [
         (str(p.pk), p.name_zh, p.name_en)
         for p in Pipeline.objects.filter(object_type=PipelineObject.DEAL, is_active=True)
@@ -94,22 +86,14 @@ def deal_fields() -> list[FieldSpec]:
 
 
 def _deal_names(ids: Iterable[int]) -> dict[int, str]:
-    from guanxi.sales.models import Deal
-
     return dict(Deal.objects.filter(pk__in=list(ids)).values_list("pk", "name"))
 
 
 def _deal_visible_ids(user, ids: Iterable[int]) -> set[int]:
-    from guanxi.sales.models import Deal
-
     return set(Deal.objects.visible_to(user).filter(pk__in=list(ids)).values_list("pk", flat=True))
 
 
 def register_deals() -> None:
-    from guanxi.core.customization import register_picklist_column
-    from guanxi.sales.actions import LOST_REASONS
-    from guanxi.sales.models import Deal
-
     register_picklist_column(LOST_REASONS, Deal, "lost_reason")
     register_object(
         ObjectSpec(

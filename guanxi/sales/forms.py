@@ -17,7 +17,7 @@ from guanxi.core.forms_fields import LayoutFormMixin, section_title
 from guanxi.core.models import CustomObject, User
 from guanxi.core.scopes import assignable_users
 from guanxi.sales import actions, queries
-from guanxi.sales.models import Deal, StageOutcome
+from guanxi.sales.models import Deal, Pipeline, Stage, StageOutcome
 
 # Form field -> action key (and back, for the action's errors).
 ACTION_KEYS = {"pipeline": "pipeline_id", "stage": "stage_id", "owner": "owner_id"}
@@ -296,8 +296,6 @@ def blank_stage() -> dict[str, Any]:
 def history_rows(entries, registry: customfields.Registry, *, user, deal) -> list[dict]:
     """Audit entries of a deal with field labels and names instead of ids (stage, pipeline, owner);
     sensitive custom values as `user` may see them on `deal` (the registry's presenter)."""
-    from guanxi.sales.models import Pipeline, Stage
-
     labels = {f"{ref}_id": spec.label for ref, spec in registry.builtin.items()}
     labels.update({ref: spec.label for ref, spec in registry.builtin.items()})
     labels["currency"] = gettext("Currency")

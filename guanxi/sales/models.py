@@ -5,7 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from guanxi.customers.models import Channel
+from guanxi.customers.models import Channel, Customer
 
 
 class OrderStatus(models.TextChoices):
@@ -94,8 +94,6 @@ class Stage(models.Model):
 class DealQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Deals of customers the user may see (the customer's data scope decides), not in the recycle bin."""
-        from guanxi.customers.models import Customer
-
         return self.filter(customer__in=Customer.objects.visible_to(user).alive())
 
 

@@ -19,7 +19,7 @@ from django.test import Client
 
 from guanxi.core.models import AuditEntry, Event
 from guanxi.customers.models import Customer, LifecycleStage
-from guanxi.engagement import assignment
+from guanxi.engagement.actions import assignment, assignment_rules
 from guanxi.engagement.models import (
     Assignment,
     AssignmentRule,
@@ -161,7 +161,7 @@ def test_conditions_route_leads_by_source_and_region(team):
 
 
 def test_region_names_fold_suffixes_and_traditional_characters():
-    fold = assignment.fold_condition_value
+    fold = assignment_rules.fold_condition_value
     assert fold("province", "广西壮族自治区") == fold("province", "广西") == "广西"
     assert fold("province", "北京市") == fold("province", "北京")
     assert fold("city", "廣州市") == fold("city", "广州")
@@ -391,7 +391,7 @@ def test_breach_sweep_tells_the_manager_once(team, worker):
 
 @pytest.mark.django_db
 def test_record_first_response_is_idempotent_and_called_by_follow_ups(team):
-    from guanxi.engagement import actions
+    from guanxi.engagement.actions import follow_ups as actions
 
     _manager, (rep, *_rest) = team
     make_rule([rep])
@@ -509,17 +509,17 @@ def test_rule_actions_validate_audit_and_respect_scope(org):
         "member_ids": [org.rep_e1.pk, org.rep_e2.pk],
         "conditions": {"source": ["website"], "province": "浙江, 上海，江苏", "tier": ["", "A"]},
     }
-    rule = assignment.save_rule(data, actor=org.manager_e)
+    rule = assignment_rules.save_rule(data, actor=org.manager_e)
     assert rule.conditions == {
         "source": ["website"], "province": ["浙江", "上海", "江苏"], "city": [], "industry": [], "tier": ["", "A"],
     }  # fmt: skip
     assert rule.first_response_minutes == 30 and rule.strategy == "least_loaded"
     assert AuditEntry.objects.filter(content_type__model="assignmentrule", object_id=rule.pk).count() == 1
-    assignment.save_rule(data, actor=org.manager_e, rule_id=rule.pk)  # unchanged: no audit
+    assignment_rules.save_rule(data, actor=org.manager_e, rule_id=rule.pk)  # unchanged: no audit
     assert AuditEntry.objects.filter(content_type__model="assignmentrule", object_id=rule.pk).count() == 1
 
     with pytest.raises(ValidationError) as bad:
-        assignment.save_rule(
+        assignment_rules.save_rule(
             {**data, "strategy": "random", "first_response_minutes": 0, "member_ids": [],
              "conditions": {"source": ["fax"], "colour": ["red"]}},
             actor=org.manager_e,
@@ -532,13 +532,13 @@ def test_rule_actions_validate_audit_and_respect_scope(org):
         "conditions",
     }
     with pytest.raises(PermissionDenied):  # rep_s1 is outside the East manager's scope
-        assignment.save_rule({**data, "member_ids": [org.rep_s1.pk]}, actor=org.manager_e)
+        assignment_rules.save_rule({**data, "member_ids": [org.rep_s1.pk]}, actor=org.manager_e)
     with pytest.raises(PermissionDenied):
-        assignment.save_rule(data, actor=org.rep_e1)
-    director_rule = assignment.save_rule({**data, "member_ids": [org.rep_s1.pk]}, actor=org.director)
+        assignment_rules.save_rule(data, actor=org.rep_e1)
+    director_rule = assignment_rules.save_rule({**data, "member_ids": [org.rep_s1.pk]}, actor=org.director)
     with pytest.raises(PermissionDenied):  # cannot change or delete a rule holding reps one cannot see
-        assignment.delete_rule(director_rule.pk, actor=org.manager_e)
-    assignment.delete_rule(director_rule.pk, actor=org.director)
+        assignment_rules.delete_rule(director_rule.pk, actor=org.manager_e)
+    assignment_rules.delete_rule(director_rule.pk, actor=org.director)
     assert not AssignmentRule.objects.filter(pk=director_rule.pk).exists()
 
 

@@ -75,7 +75,7 @@ def test_patch_owner_id_on_pool_customers_is_a_claim_with_the_pools_limit_cooldo
 
 @pytest.mark.django_db
 def test_patch_cannot_retake_a_customer_one_just_released(org, east_pool, steward):
-    from guanxi.engagement import pool as pool_actions
+    from guanxi.engagement.actions import pool as pool_actions
 
     customer = make_customer(steward, name="刚放弃的客户")
     pool_actions.release(customer.pk, actor=steward)
@@ -132,9 +132,9 @@ def _api_patch(org, customer, to_user):
 
 
 def _transfer(org, customer, to_user):
-    from guanxi.engagement import assignment
+    from guanxi.engagement.actions import handover as handover_actions
 
-    assert assignment.transfer_customers([customer.pk], to_user.pk, actor=org.manager_e) == 1
+    assert handover_actions.transfer_customers([customer.pk], to_user.pk, actor=org.manager_e) == 1
 
 
 def _transfer_page(org, customer, to_user):
@@ -145,9 +145,9 @@ def _transfer_page(org, customer, to_user):
 
 
 def _handover(org, customer, to_user):
-    from guanxi.engagement import assignment
+    from guanxi.engagement.actions import handover as handover_actions
 
-    assignment.handover(customer.owner_id, to_user.pk, actor=org.manager_e)
+    handover_actions.handover(customer.owner_id, to_user.pk, actor=org.manager_e)
 
 
 OWNED_PATHS = {
@@ -202,7 +202,7 @@ def _claim_button(org, customer, user):
 
 
 def _claim_action(org, customer, user):
-    from guanxi.engagement import pool as pool_actions
+    from guanxi.engagement.actions import pool as pool_actions
 
     pool_actions.claim(customer.pk, actor=user)
 
@@ -226,7 +226,8 @@ def test_every_path_taking_a_pool_customer_is_the_same_claim(org, east_pool, ste
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["release", "release page", "reclaim sweep"])
 def test_every_path_returning_a_customer_to_the_pool_gives_the_same_result(org, east_pool, path):
-    from guanxi.engagement import pool as pool_actions
+    from guanxi.engagement.actions import pool as pool_actions
+    from guanxi.engagement.actions import reclaim
 
     customer = make_customer(org.rep_e1, name="要回公海的客户")
     if path == "release":
@@ -240,7 +241,7 @@ def test_every_path_returning_a_customer_to_the_pool_gives_the_same_result(org, 
         reason = OwnershipReason.RELEASED
     else:
         Customer.objects.exclude(pk=customer.pk).update(locked=True)  # test set-up: only this one is due
-        pool_actions.reclaim_sweep(now=timezone.now() + dt.timedelta(days=east_pool.no_follow_up_days + 1))
+        reclaim.reclaim_sweep(now=timezone.now() + dt.timedelta(days=east_pool.no_follow_up_days + 1))
         reason = OwnershipReason.RECLAIMED
     _assert_one_owner_change(
         customer.pk, to_user=None, from_user=org.rep_e1, reason=reason, pool_id=east_pool.pk
@@ -249,7 +250,7 @@ def test_every_path_returning_a_customer_to_the_pool_gives_the_same_result(org, 
 
 @pytest.mark.django_db
 def test_lead_assignment_gives_the_same_result(org):
-    from guanxi.engagement import assignment
+    from guanxi.engagement.actions import assignment
     from guanxi.engagement.models import AssignmentRule
 
     rule = AssignmentRule.objects.create(name="全部线索")

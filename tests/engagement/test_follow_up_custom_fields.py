@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from guanxi.core.customization import create_custom_field
-from guanxi.engagement import actions
+from guanxi.engagement.actions import follow_ups as actions
 from guanxi.engagement.models import FollowUp
 
 pytestmark = pytest.mark.django_db

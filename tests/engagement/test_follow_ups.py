@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from guanxi.core.exceptions import NotFound
 from guanxi.core.models import AuditEntry
-from guanxi.engagement import actions, sweeps
+from guanxi.engagement import sweeps
+from guanxi.engagement.actions import cadences
+from guanxi.engagement.actions import follow_ups as actions
 from guanxi.engagement.models import Cadence, CadenceStep, EnrollmentStatus, FollowUp, Task, TaskStatus
 from guanxi.messaging.models import Notification
 from tests.factories import PASSWORD, make_customer
@@ -67,8 +69,8 @@ def test_cadence_runs_steps_and_stops_when_the_customer_replies(org):
             cadence=cadence, position=position, offset_hours=hours, kind="call", title=title
         )
     customer = make_customer(org.rep_e1, name="节奏客户", lifecycle_stage="new")
-    enrollment = actions.start_cadence(customer.pk, actor=None, now=NOW)
-    assert actions.start_cadence(customer.pk, actor=None, now=NOW) is None  # one at a time
+    enrollment = cadences.start_cadence(customer.pk, actor=None, now=NOW)
+    assert cadences.start_cadence(customer.pk, actor=None, now=NOW) is None  # one at a time
     first = Task.objects.get(enrollment=enrollment)
     assert (first.title, first.due_at, first.owner_id) == (
         "首次电话",
@@ -89,10 +91,10 @@ def test_pause_and_resume_slide_the_schedule(org):
     cadence = Cadence.objects.create(name="A 级", tier="A", repeat_every_days=2)
     CadenceStep.objects.create(cadence=cadence, position=0, offset_hours=48, kind="call", title="A 级回访")
     customer = make_customer(org.rep_e1, name="大客户", tier="A")
-    enrollment = actions.start_cadence(customer.pk, actor=org.rep_e1, now=NOW)
-    actions.set_cadence_state(enrollment.pk, "pause", actor=org.rep_e1, now=NOW + dt.timedelta(hours=10))
+    enrollment = cadences.start_cadence(customer.pk, actor=org.rep_e1, now=NOW)
+    cadences.set_cadence_state(enrollment.pk, "pause", actor=org.rep_e1, now=NOW + dt.timedelta(hours=10))
     assert not Task.objects.filter(enrollment=enrollment, status=TaskStatus.OPEN).exists()
-    actions.set_cadence_state(enrollment.pk, "resume", actor=org.rep_e1, now=NOW + dt.timedelta(hours=34))
+    cadences.set_cadence_state(enrollment.pk, "resume", actor=org.rep_e1, now=NOW + dt.timedelta(hours=34))
     task = Task.objects.get(enrollment=enrollment, status=TaskStatus.OPEN)
     assert task.due_at == NOW + dt.timedelta(hours=48 + 24)
     actions.complete_task(task.pk, actor=org.rep_e1, now=NOW + dt.timedelta(hours=80))
@@ -153,7 +155,7 @@ def test_a_task_can_be_cancelled_from_the_page_and_a_cancelled_cadence_step_is_s
             cadence=cadence, position=position, offset_hours=hours, kind="call", title=title
         )
     customer = make_customer(org.rep_e1, name="取消客户", lifecycle_stage="new")
-    enrollment = actions.start_cadence(customer.pk, actor=None, now=NOW)
+    enrollment = cadences.start_cadence(customer.pk, actor=None, now=NOW)
     first = Task.objects.get(enrollment=enrollment)
     cancel_url = reverse("engagement:cancel_task", args=[first.pk])
     other = Client()

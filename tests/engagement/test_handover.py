@@ -15,7 +15,7 @@ from django.utils import timezone, translation
 
 from guanxi.core.models import AuditEntry, Event
 from guanxi.customers.models import Customer
-from guanxi.engagement import assignment
+from guanxi.engagement.actions import handover as handover_actions
 from guanxi.engagement.models import Handover, OwnershipChange, OwnershipReason, Pool, Task, TaskStatus
 from guanxi.messaging.models import Notification
 from guanxi.sales.actions import ensure_default_pipeline
@@ -101,10 +101,10 @@ def leaving(org):
 def test_handover_moves_customers_open_tasks_and_open_deals_with_audit(org, leaving, worker):
     """Issue 9 §4: open deals follow the handover (the test asserted 0 deals before the deals hook
     was finished). Won and lost deals stay with the departed rep."""
-    preview = assignment.handover_preview(org.rep_e1.pk, actor=org.manager_e)
+    preview = handover_actions.handover_preview(org.rep_e1.pk, actor=org.manager_e)
     assert (preview["customers"], preview["tasks"], preview["deals"]) == (2, 2, 2)
     with worker():  # the receiver's notification is sent by messaging's subscriber in the worker
-        record = assignment.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.manager_e)
+        record = handover_actions.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.manager_e)
 
     moved = leaving["customers"]
     tasks = leaving["tasks"]
@@ -173,9 +173,9 @@ def test_a_failure_midway_leaves_nothing_half_moved(org, leaving, monkeypatch, f
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(assignment, failing, boom)  # each runs after customers and tasks were moved
+    monkeypatch.setattr(handover_actions, failing, boom)  # each runs after customers and tasks were moved
     with pytest.raises(RuntimeError):
-        assignment.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.manager_e)
+        handover_actions.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.manager_e)
     assert state() == before
     assert not Handover.objects.exists()
 
@@ -188,7 +188,7 @@ def test_a_thousand_customers_move_in_a_bounded_number_of_queries(org, django_as
     # Bounded whatever the number of rows (was 60; the open-deals step and the per-customer
     # `customer.assigned` events of issue 9 add a few constant statements).
     with django_assert_max_num_queries(70):
-        record = assignment.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.admin)
+        record = handover_actions.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.admin)
     assert record.summary["customers"] == 1201 and record.summary["tasks"] == 300
     assert not Customer.objects.filter(owner=org.rep_e1).exists()
     assert AuditEntry.objects.filter(content_type__model="customer", object_id__in=ids).count() == 1200
@@ -202,9 +202,9 @@ def test_a_thousand_customers_move_in_a_bounded_number_of_queries(org, django_as
 def test_a_rep_cannot_hand_over_and_nothing_changes(org, leaving):
     before = state()
     with pytest.raises(PermissionDenied):
-        assignment.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.rep_e2)
+        handover_actions.handover(org.rep_e1.pk, org.rep_e2.pk, actor=org.rep_e2)
     with pytest.raises(PermissionDenied):
-        assignment.transfer_customers([org.customers["c_e1"].pk], org.rep_e2.pk, actor=org.rep_e2)
+        handover_actions.transfer_customers([org.customers["c_e1"].pk], org.rep_e2.pk, actor=org.rep_e2)
     assert state() == before
 
 
@@ -212,15 +212,15 @@ def test_a_rep_cannot_hand_over_and_nothing_changes(org, leaving):
 def test_handover_stays_within_the_actors_data_scope(org, leaving):
     before = state()
     with pytest.raises(ValidationError) as outside:  # rep_s1 is not under the East manager
-        assignment.handover(org.rep_s1.pk, org.rep_e2.pk, actor=org.manager_e)
+        handover_actions.handover(org.rep_s1.pk, org.rep_e2.pk, actor=org.manager_e)
     assert set(outside.value.message_dict) == {"from_user"}
     with pytest.raises(ValidationError) as inactive:  # nobody hands work to a deactivated account
-        assignment.handover(org.rep_e2.pk, org.rep_e1.pk, actor=org.manager_e)
+        handover_actions.handover(org.rep_e2.pk, org.rep_e1.pk, actor=org.manager_e)
     assert set(inactive.value.message_dict) == {"to_user"}
     with pytest.raises(ValidationError):
-        assignment.handover(org.rep_e2.pk, org.rep_e2.pk, actor=org.manager_e)
+        handover_actions.handover(org.rep_e2.pk, org.rep_e2.pk, actor=org.manager_e)
     with pytest.raises(ValidationError) as empty, translation.override("en"):
-        assignment.handover(org.viewer_e.pk, org.rep_e2.pk, actor=org.admin)
+        handover_actions.handover(org.viewer_e.pk, org.rep_e2.pk, actor=org.admin)
     assert "no customers" in str(empty.value).lower()
     assert state() == before
 
@@ -236,7 +236,7 @@ def test_bulk_transfer_moves_only_visible_customers_and_their_owners_tasks(org, 
     done_task = make_task(org.rep_e1, c_e1, status=TaskStatus.DONE)
 
     with worker():  # messaging's subscriber decides about the notification in the worker
-        moved = assignment.transfer_customers(
+        moved = handover_actions.transfer_customers(
             [str(c_e1.pk), c_e2.pk, c_s1.pk], org.manager_e.pk, actor=org.manager_e
         )  # c_s1 is outside the East manager's scope
 
@@ -264,12 +264,12 @@ def test_bulk_transfer_moves_only_visible_customers_and_their_owners_tasks(org, 
 
     # again: nothing to do, nothing written
     audit_count = AuditEntry.objects.count()
-    assert assignment.transfer_customers([c_e1.pk, c_e2.pk], org.manager_e.pk, actor=org.manager_e) == 0
+    assert handover_actions.transfer_customers([c_e1.pk, c_e2.pk], org.manager_e.pk, actor=org.manager_e) == 0
     assert AuditEntry.objects.count() == audit_count
     with pytest.raises(ValidationError):  # receiver outside the scope
-        assignment.transfer_customers([c_e1.pk], org.rep_s1.pk, actor=org.manager_e)
+        handover_actions.transfer_customers([c_e1.pk], org.rep_s1.pk, actor=org.manager_e)
     with pytest.raises(ValidationError):
-        assignment.transfer_customers(["1; drop"], org.rep_e2.pk, actor=org.manager_e)
+        handover_actions.transfer_customers(["1; drop"], org.rep_e2.pk, actor=org.manager_e)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -278,7 +278,7 @@ def test_transferring_a_pool_customer_takes_it_out_of_the_pool(org, worker):
     c_pool = org.customers["c_pool"]
     Customer.objects.filter(pk=c_pool.pk).update(pool=pool)
     with worker():  # the receiver's notification is sent by messaging's subscriber in the worker
-        assert assignment.transfer_customers([c_pool.pk], org.rep_e2.pk, actor=org.admin) == 1
+        assert handover_actions.transfer_customers([c_pool.pk], org.rep_e2.pk, actor=org.admin) == 1
     c_pool.refresh_from_db()
     assert (c_pool.owner_id, c_pool.pool_id) == (org.rep_e2.pk, None)
     change = OwnershipChange.objects.get(customer=c_pool)

@@ -21,9 +21,10 @@ from guanxi.core.exceptions import NotFound
 from guanxi.core.models import AuditEntry, Event, User
 from guanxi.customers import actions as customer_actions
 from guanxi.customers.models import Customer
-from guanxi.engagement import pool as pool_actions
+from guanxi.engagement.actions import pool as pool_actions
+from guanxi.engagement.actions import reclaim
+from guanxi.engagement.actions.pool import ClaimRefused, RefusalCode, ReleaseRefused
 from guanxi.engagement.models import OwnershipChange, OwnershipReason, Pool
-from guanxi.engagement.pool import ClaimRefused, RefusalCode, ReleaseRefused
 from guanxi.messaging.models import Notification
 from guanxi.sales.models import Order, OrderStatus
 from tests.factories import build_org, make_user
@@ -266,24 +267,24 @@ def test_reclaim_sweep_with_a_fake_clock(org, worker):
     warnings = Notification.objects.filter(kind="pool.warning")
 
     # Day N-4: nothing due, nothing to warn about.
-    stats = pool_actions.reclaim_sweep(now=day(26))
+    stats = reclaim.reclaim_sweep(now=day(26))
     assert stats["reclaimed"] == 0 and stats["warnings_sent"] == 0
     assert not warnings.exists()
 
     # Day N-3: one warning per owner with customers due within 3 days; a second run sends nothing.
     with worker():  # the warnings are sent by messaging's subscriber in the worker
-        stats = pool_actions.reclaim_sweep(now=day(27))
+        stats = reclaim.reclaim_sweep(now=day(27))
     assert stats["reclaimed"] == 0 and stats["warnings_sent"] == 2
     assert sorted(warnings.values_list("recipient__username", flat=True)) == ["rep_e1", "rep_s1"]
     note = warnings.get(recipient=org.rep_e1)
     assert "到期客户" in note.body and "锁定客户" not in note.body and "已删除" not in note.body
     assert note.url == reverse("pool:at_risk")
-    assert pool_actions.reclaim_sweep(now=day(27))["warnings_sent"] == 0
-    assert pool_actions.reclaim_sweep(now=day(27) + dt.timedelta(hours=5))["warnings_sent"] == 0  # same day
+    assert reclaim.reclaim_sweep(now=day(27))["warnings_sent"] == 0
+    assert reclaim.reclaim_sweep(now=day(27) + dt.timedelta(hours=5))["warnings_sent"] == 0  # same day
     assert warnings.count() == 2
 
     # Day N: due customers return to their owner's pool; exempt and recent ones stay.
-    stats = pool_actions.reclaim_sweep(now=day(30), chunk=2)  # tiny chunks: several id ranges
+    stats = reclaim.reclaim_sweep(now=day(30), chunk=2)  # tiny chunks: several id ranges
     assert stats["reclaimed"] == 2 and stats["by_rule"]["no_follow_up"] == 2
     assert stats["by_pool"] == {str(east_pool.pk): 1, str(default.pk): 1}
     rows = {c.pk: (c.owner_id, c.pool_id, c.owned_since) for c in Customer.objects.all()}
@@ -317,7 +318,7 @@ def test_reclaim_sweep_with_a_fake_clock(org, worker):
         Event.objects.count(),
         warnings.count(),
     )
-    again = pool_actions.reclaim_sweep(now=day(30))
+    again = reclaim.reclaim_sweep(now=day(30))
     assert again["reclaimed"] == 0 and again["warnings_sent"] == 0
     assert (
         OwnershipChange.objects.count(),
@@ -332,9 +333,9 @@ def test_reclaim_sweep_with_a_fake_clock(org, worker):
     assert exc.value.code == RefusalCode.COOLDOWN and exc.value.details["until"] == day(37)
     pool_actions.claim(due.pk, actor=org.rep_e2, now=day(31))
     # Claiming restarts the clock even though the last follow-up is 31 days old.
-    assert pool_actions.reclaim_sweep(now=day(32))["reclaimed"] == 0
+    assert reclaim.reclaim_sweep(now=day(32))["reclaimed"] == 0
     assert Customer.objects.get(pk=due.pk).owner_id == org.rep_e2.pk
-    assert pool_actions.reclaim_sweep(now=day(61))["reclaimed"] >= 1
+    assert reclaim.reclaim_sweep(now=day(61))["reclaimed"] >= 1
     assert Customer.objects.get(pk=due.pk).owner_id is None
 
 
@@ -342,7 +343,7 @@ def test_reclaim_sweep_with_a_fake_clock(org, worker):
 def test_cooldown_ends_after_the_configured_days(org):
     east_pool, _default = make_pools(org)
     c = new_customer(org.rep_e1, "冷却", last_follow_up_at=T0)
-    pool_actions.reclaim_sweep(now=day(30))
+    reclaim.reclaim_sweep(now=day(30))
     with pytest.raises(ClaimRefused):
         pool_actions.claim(c.pk, actor=org.rep_e1, now=day(36.9))
     pool_actions.claim(c.pk, actor=org.rep_e1, now=day(37))
@@ -355,12 +356,12 @@ def test_days_per_tier_override_the_pool_period(org):
     a = new_customer(org.rep_e1, "A级", tier="A", last_follow_up_at=T0)
     b = new_customer(org.rep_e1, "B级", tier="B", last_follow_up_at=T0)
     c = new_customer(org.rep_e1, "C级", tier="C", last_follow_up_at=T0)
-    assert pool_actions.reclaim_sweep(now=day(14.9))["reclaimed"] == 0
-    assert pool_actions.reclaim_sweep(now=day(15))["reclaimed"] == 1
+    assert reclaim.reclaim_sweep(now=day(14.9))["reclaimed"] == 0
+    assert reclaim.reclaim_sweep(now=day(15))["reclaimed"] == 1
     assert owners([a.pk, b.pk, c.pk]) == {a.pk: org.rep_e1.pk, b.pk: org.rep_e1.pk, c.pk: None}
-    assert pool_actions.reclaim_sweep(now=day(30))["reclaimed"] == 1  # B: the pool's 30 days
-    assert pool_actions.reclaim_sweep(now=day(59))["reclaimed"] == 0
-    assert pool_actions.reclaim_sweep(now=day(60))["reclaimed"] == 1
+    assert reclaim.reclaim_sweep(now=day(30))["reclaimed"] == 1  # B: the pool's 30 days
+    assert reclaim.reclaim_sweep(now=day(59))["reclaimed"] == 0
+    assert reclaim.reclaim_sweep(now=day(60))["reclaimed"] == 1
     assert owners([a.pk]) == {a.pk: None}
 
 
@@ -376,11 +377,11 @@ def test_no_deal_rule_reclaims_customers_without_a_paid_order(org):
     Order.objects.create(
         customer=idle, number="SO-2", ordered_at=day(55), amount="99.00", status=OrderStatus.REFUNDED
     )
-    stats = pool_actions.reclaim_sweep(now=day(60))
+    stats = reclaim.reclaim_sweep(now=day(60))
     assert stats["by_rule"] == {"no_follow_up": 0, "no_deal": 1}
     assert owners([buyer.pk, idle.pk]) == {buyer.pk: org.rep_e1.pk, idle.pk: None}
-    assert pool_actions.reclaim_sweep(now=day(109))["reclaimed"] == 0
-    assert pool_actions.reclaim_sweep(now=day(110))["reclaimed"] == 1  # 60 days after the order
+    assert reclaim.reclaim_sweep(now=day(109))["reclaimed"] == 0
+    assert reclaim.reclaim_sweep(now=day(110))["reclaimed"] == 1  # 60 days after the order
 
 
 @pytest.mark.django_db
@@ -393,7 +394,7 @@ def test_an_open_deal_keeps_a_customer_out_of_every_sweep_and_a_recent_win_count
     kept = new_customer(org.rep_e1, "有商机", last_follow_up_at=T0)
     gone = new_customer(org.rep_e1, "无商机", last_follow_up_at=T0)
     sales_actions.create_deal(kept.pk, {"name": "年度采购"}, actor=org.rep_e1)
-    stats = pool_actions.reclaim_sweep(now=day(30))
+    stats = reclaim.reclaim_sweep(now=day(30))
     assert stats["reclaimed"] == 1
     assert owners([kept.pk, gone.pk]) == {kept.pk: org.rep_e1.pk, gone.pk: None}
 
@@ -405,7 +406,7 @@ def test_an_open_deal_keeps_a_customer_out_of_every_sweep_and_a_recent_win_count
     idle = new_customer(org.rep_e1, "没成交", last_follow_up_at=now, owned_since=now - dt.timedelta(days=100))
     win = sales_actions.create_deal(winner.pk, {"name": "首单"}, actor=org.rep_e1)
     sales_actions.move_deal(win.pk, win.pipeline.stages.get(outcome="won").pk, actor=org.rep_e1)
-    stats = pool_actions.reclaim_sweep(now=now + dt.timedelta(hours=1))
+    stats = reclaim.reclaim_sweep(now=now + dt.timedelta(hours=1))
     assert stats["by_rule"]["no_deal"] == 1
     assert owners([winner.pk, idle.pk]) == {winner.pk: org.rep_e1.pk, idle.pk: None}
 
@@ -413,10 +414,10 @@ def test_an_open_deal_keeps_a_customer_out_of_every_sweep_and_a_recent_win_count
 @pytest.mark.django_db
 def test_sweep_with_no_pools_or_no_customers_does_nothing(org):
     new_customer(org.rep_e1, "无池", last_follow_up_at=T0)
-    assert pool_actions.reclaim_sweep(now=day(100))["reclaimed"] == 0
+    assert reclaim.reclaim_sweep(now=day(100))["reclaimed"] == 0
     Customer.objects.all().delete()
     make_pools(org)
-    assert pool_actions.reclaim_sweep(now=day(100))["reclaimed"] == 0
+    assert reclaim.reclaim_sweep(now=day(100))["reclaimed"] == 0
 
 
 # --------------------------------------------------------------------------- release
@@ -553,7 +554,7 @@ def test_at_risk_page_and_release_button(org):
         org.rep_e1, "快到期", last_follow_up_at=now - dt.timedelta(days=28), owned_since=now - DAY * 40
     )
     new_customer(org.rep_e1, "还早", last_follow_up_at=now - dt.timedelta(days=5))
-    _pool, rows = pool_actions.customers_at_risk(org.rep_e1, now=now)
+    _pool, rows = reclaim.customers_at_risk(org.rep_e1, now=now)
     assert [r.customer.name for r in rows] == ["快到期"]
     assert abs(rows[0].due_at - (now + 2 * DAY)) < dt.timedelta(seconds=1) and rows[0].rule == "no_follow_up"
     client = _client(org.rep_e1)
@@ -572,7 +573,7 @@ def test_at_risk_page_and_release_button(org):
 
 
 def test_default_pool_is_created_once_and_open_to_everyone(org):
-    from guanxi.engagement.pool import claimable_pools, ensure_default_pool
+    from guanxi.engagement.actions.pool import claimable_pools, ensure_default_pool
 
     Pool.objects.all().delete()
     first = ensure_default_pool()

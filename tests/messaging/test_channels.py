@@ -29,7 +29,8 @@ from guanxi.messaging.models import (
     Notification,
     RobotEndpoint,
 )
-from guanxi.messaging.tasks import local_time_is, retry_due_deliveries, send_delivery, send_digests
+from guanxi.messaging.sending import send_delivery
+from guanxi.messaging.tasks import local_time_is, retry_due_deliveries, send_digests
 from tests.conftest import drain
 from tests.factories import PASSWORD, make_user
 from tests.messaging.conftest import free_port

@@ -11,7 +11,8 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from guanxi.engagement import actions, sweeps
+from guanxi.engagement import sweeps
+from guanxi.engagement.actions import follow_ups as actions
 from guanxi.messaging.models import Delivery, DeliveryStatus
 from tests.conftest import drain
 

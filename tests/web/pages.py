@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from guanxi.customers import quality
 from guanxi.customers.models import DuplicateCandidate
-from guanxi.engagement import actions as engagement
-from guanxi.engagement.pool import ensure_default_pool, release
+from guanxi.engagement.actions import follow_ups as engagement
+from guanxi.engagement.actions.pool import ensure_default_pool, release
 from guanxi.messaging.actions import notify
 from guanxi.sales.actions import create_deal, ensure_default_pipeline
 from tests.factories import make_customer

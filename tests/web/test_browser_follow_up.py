@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from guanxi.engagement import actions
+from guanxi.engagement.actions import follow_ups as actions
 from guanxi.engagement.models import Task, TaskStatus
 from tests.factories import PASSWORD
 from tests.web.conftest import login
