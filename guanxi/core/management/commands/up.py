@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand
 from guanxi.core.bootstrap import ensure_admin
 from guanxi.core.log import VERBOSE_ENV
 from guanxi.engagement.fields import ensure_follow_up_types
-from guanxi.engagement.pool import ensure_default_pool
+from guanxi.engagement.actions.pool import ensure_default_pool
 from guanxi.sales.actions import ensure_default_pipeline
 
 
