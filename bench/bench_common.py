@@ -64,3 +64,38 @@ def start_django(url: str, bench_db: str, prefix: str):
 
     django.setup()
     return vendor, tmp
+
+
+def copy_floor(queries: dict[str, tuple[str, list]]) -> dict[str, float]:
+    """Seconds PostgreSQL needs just to write given rows, with the same indexes: a lower bound.
+
+    `queries` maps a table to a SELECT (and its parameters) of rows a measured operation wrote. The
+    rows are copied out, then COPYed into an empty `LIKE ... INCLUDING ALL` twin of the table (same
+    columns, same indexes, no Python work at all); only that COPY and its commit are timed.
+    """
+    import io
+    import time
+
+    from django.db import connection
+
+    seconds: dict[str, float] = {}
+    with connection.cursor() as cur:
+        raw = cur.connection
+        for table, (query, params) in queries.items():
+            buffer = io.BytesIO()
+            sql = cur.mogrify(query, params)
+            with raw.cursor() as c, c.copy(f"COPY ({sql}) TO STDOUT") as copy:
+                for block in copy:
+                    buffer.write(block)
+            twin = f"floor_{table}"
+            cur.execute(f"DROP TABLE IF EXISTS {twin}")
+            cur.execute(f"CREATE TABLE {twin} (LIKE {table} INCLUDING ALL)")
+            raw.commit()
+            started = time.perf_counter()
+            with raw.cursor() as c, c.copy(f"COPY {twin} FROM STDIN") as copy:
+                copy.write(buffer.getvalue())
+            raw.commit()
+            seconds[table] = round(time.perf_counter() - started, 2)
+            cur.execute(f"DROP TABLE {twin}")
+            raw.commit()
+    return seconds

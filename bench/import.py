@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import random
@@ -349,42 +348,24 @@ FLOOR_TABLES = [
 
 
 def write_floor(first_new_id: int) -> dict[str, float]:
-    """Seconds PostgreSQL needs just to write the rows this import wrote, with the same indexes.
+    """Seconds PostgreSQL needs just to write the rows this import wrote (customers, contact points,
+    tag links, audit entries, events) into index-identical empty tables: `bench_common.copy_floor`."""
+    from bench_common import copy_floor
 
-    The rows written for imported customers (customers, contact points, tag links, audit entries,
-    events) are copied out, then COPYed into empty `LIKE ... INCLUDING ALL` twins of their tables
-    (same columns, same indexes, no Python work at all): a lower bound for any import that keeps
-    these tables and indexes.
-    """
-    from django.db import connection
-
-    seconds: dict[str, float] = {}
-    queries = {
-        "customers_customer": "SELECT * FROM customers_customer WHERE id >= %s",
-        "customers_contactpoint": "SELECT * FROM customers_contactpoint WHERE customer_id >= %s",
-        "customers_customer_tags": "SELECT * FROM customers_customer_tags WHERE customer_id >= %s",
-        "core_auditentry": "SELECT * FROM core_auditentry WHERE object_id >= %s AND content_type_id = "
-        "(SELECT id FROM django_content_type WHERE app_label = 'customers' AND model = 'customer')",
-        "core_event": "SELECT * FROM core_event WHERE object_id >= %s AND name = 'customer.created'",
-    }
-    with connection.cursor() as cur:
-        raw = cur.connection
-        for table, query in queries.items():
-            buffer = io.BytesIO()
-            sql = cur.mogrify(query, [first_new_id]) if hasattr(cur, "mogrify") else query % first_new_id
-            with raw.cursor() as c, c.copy(f"COPY ({sql}) TO STDOUT") as copy:
-                for block in copy:
-                    buffer.write(block)
-            twin = f"floor_{table}"
-            cur.execute(f"DROP TABLE IF EXISTS {twin}")
-            cur.execute(f"CREATE TABLE {twin} (LIKE {table} INCLUDING ALL)")
-            started = time.perf_counter()
-            with raw.cursor() as c, c.copy(f"COPY {twin} FROM STDIN") as copy:
-                copy.write(buffer.getvalue())
-            raw.commit()
-            seconds[table] = round(time.perf_counter() - started, 2)
-            cur.execute(f"DROP TABLE {twin}")
-    return seconds
+    ct = "(SELECT id FROM django_content_type WHERE app_label = 'customers' AND model = 'customer')"
+    p = [first_new_id]
+    return copy_floor(
+        {
+            "customers_customer": ("SELECT * FROM customers_customer WHERE id >= %s", p),
+            "customers_contactpoint": ("SELECT * FROM customers_contactpoint WHERE customer_id >= %s", p),
+            "customers_customer_tags": ("SELECT * FROM customers_customer_tags WHERE customer_id >= %s", p),
+            "core_auditentry": (
+                f"SELECT * FROM core_auditentry WHERE object_id >= %s AND content_type_id = {ct}",
+                p,
+            ),
+            "core_event": ("SELECT * FROM core_event WHERE object_id >= %s AND name = 'customer.created'", p),
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,6 +113,50 @@ def prepare(vendor: str, now, *, due_share: float, task_share: float, overdue_sh
     }
 
 
+def bare_due_count(vendor: str, pool_actions, now) -> dict:
+    """Floor for finding the work: count the due customers of every pool with the sweep's own WHERE
+    (`due_queryset`), without locking or writing anything."""
+    from guanxi.engagement.models import Pool
+
+    started, due = time.perf_counter(), 0
+    for pool in Pool.objects.all():
+        departments = list(pool.departments.values_list("pk", flat=True))
+        owners = pool_actions._owners_of(pool.pk, departments, Pool.objects.get(is_default=True).pk)
+        due += pool_actions.due_queryset(pool, owners, now).count()
+    return {"due": due, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def reclaim_write_floor(now) -> dict[str, float]:
+    """Floor for the writes (PostgreSQL): the customer rows, ownership-history rows, audit entries and
+    events the reclaim wrote, COPYed into index-identical empty tables (`bench_common.copy_floor`)."""
+    from bench_common import copy_floor
+
+    from guanxi.core.models import AuditEntry, Event
+    from guanxi.customers.models import Customer
+    from guanxi.engagement.models import OwnershipChange
+
+    def table(model) -> str:
+        return model._meta.db_table
+
+    return copy_floor(
+        {
+            table(Customer): (
+                f"SELECT * FROM {table(Customer)} WHERE updated_at = %s AND owner_id IS NULL",
+                [now],
+            ),
+            table(OwnershipChange): (
+                f"SELECT * FROM {table(OwnershipChange)} WHERE reason = 'reclaimed'",
+                [],
+            ),
+            table(AuditEntry): (
+                f"SELECT * FROM {table(AuditEntry)} WHERE actor_label = 'system' AND after ? 'pool_id'",
+                [],
+            ),
+            table(Event): (f"SELECT * FROM {table(Event)} WHERE name = 'customer.assigned'", []),
+        }
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -180,11 +224,16 @@ def main(argv: list[str] | None = None) -> dict:
         if args.no_deal_days:
             Pool.objects.update(no_deal_days=args.no_deal_days)
 
+        count_floor = bare_due_count(vendor, pool_actions, now)
+        say(f"floor: a bare count of the due customers with the sweep's WHERE: {count_floor}")
         say("reclaim sweep …")
         t0 = time.perf_counter()
         reclaim = reclaim_actions.reclaim_sweep(now=now, chunk=args.chunk)
         reclaim_seconds = round(time.perf_counter() - t0, 2)
         say(f"reclaim sweep: {reclaim_seconds}s {reclaim}")
+        write_floor = reclaim_write_floor(now) if vendor == "postgresql" else None
+        if write_floor is not None:
+            say(f"floor: COPY of the rows the reclaim wrote into index-identical empty tables: {write_floor}")
 
         overdue, overdue_seconds = None, None
         if overdue_sweep is not None:
@@ -228,6 +277,11 @@ def main(argv: list[str] | None = None) -> dict:
                     "overdue_seconds": overdue_again_seconds,
                 },
                 "load_seconds": loaded["seconds"],
+                "floor_due_count": count_floor,
+                "floor_reclaim_write_seconds": write_floor,
+                "floor_reclaim_write_total_seconds": round(sum(write_floor.values()), 2)
+                if write_floor
+                else None,
                 "reclaim_seconds": reclaim_seconds,
                 "overdue_seconds": overdue_seconds,
                 "rows_touched": reclaim["reclaimed"] + overdue_rows(overdue),
