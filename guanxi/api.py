@@ -39,7 +39,7 @@ class GuanxiAPI(NinjaAPI):
 
     def get_openapi_schema(self, *, path_prefix=None, path_params=None):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        from guanxi.core.api_customization import describe_custom_fields
+        from guanxi.customization.openapi import describe_custom_fields
 
         describe_custom_fields(schema)
         return schema
@@ -100,8 +100,8 @@ def on_too_big(request, exc):
 
 def register_routers() -> None:
     from guanxi.core.api import router as core_router
-    from guanxi.core.api_customization import router as customization_router
     from guanxi.customers.api import router as customers_router
+    from guanxi.customization.api import router as customization_router
 
     api.add_router("/", core_router)
     api.add_router("/", customization_router)

@@ -21,18 +21,3 @@ def process_events(event_ids: list[int]) -> int:
 @db_periodic_task(crontab(minute="*"))
 def relay_outbox() -> int:
     return events.relay_stale()
-
-
-@db_task(retries=3, retry_delay=10)
-def rewrite_custom_field(field_id: int) -> dict:
-    """Move stored values after a custom field's rename, delete or restore (short batches)."""
-    from guanxi.core.customization import run_field_rewrite
-
-    return run_field_rewrite(field_id)
-
-
-@db_periodic_task(crontab(minute="17", hour="3"))
-def purge_deleted_custom_fields() -> int:
-    from guanxi.core.customization import purge_deleted_fields
-
-    return purge_deleted_fields()

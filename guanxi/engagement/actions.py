@@ -16,14 +16,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from guanxi.core import audit, customfields
+from guanxi.core import audit
 from guanxi.core.events import emit
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, CustomObject, User
+from guanxi.core.models import AuditAction, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Customer
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject
 from guanxi.engagement.events import EngagementEvent
 from guanxi.engagement.fields import follow_up_types
 from guanxi.engagement.models import (

@@ -1,9 +1,9 @@
-"""Follow-up fields in the field registry (`guanxi.core.customfields`)."""
+"""Follow-up fields in the field registry (`guanxi.customization.registry`)."""
 
 from __future__ import annotations
 
-from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, register_object
-from guanxi.core.models import CustomObject, FieldType
+from guanxi.customization.models import CustomObject, FieldType
+from guanxi.customization.registry import FieldSpec, ObjectSpec, enum_choices, register_object
 from guanxi.engagement.models import FollowUpKind, FollowUpOutcome
 
 # The admin-editable picklist of follow-up types (seeded by migration engagement 0004 and by
@@ -13,8 +13,8 @@ FOLLOW_UP_TYPES = "follow-up-type"
 
 def follow_up_types() -> list[tuple[str, str, str]]:
     """The follow-up types one may choose now, as (key, zh, en)."""
-    from guanxi.core.customization import picklist_choices
-    from guanxi.core.models import Picklist
+    from guanxi.customization.actions import picklist_choices
+    from guanxi.customization.models import Picklist
 
     if Picklist.objects.filter(key=FOLLOW_UP_TYPES).exists():
         return picklist_choices(FOLLOW_UP_TYPES)
@@ -23,7 +23,7 @@ def follow_up_types() -> list[tuple[str, str, str]]:
 
 def follow_up_type_labels() -> dict[str, tuple[str, str]]:
     """Every follow-up type ever offered -> (zh, en), so old records keep their label."""
-    from guanxi.core.customization import picklist_labels
+    from guanxi.customization.actions import picklist_labels
 
     labels = {key: (zh, en) for key, zh, en in enum_choices(FollowUpKind)}
     labels.update(picklist_labels(FOLLOW_UP_TYPES))
@@ -32,7 +32,7 @@ def follow_up_type_labels() -> dict[str, tuple[str, str]]:
 
 def ensure_follow_up_types() -> None:
     """Create the follow-up type picklist from the built-in types if it does not exist (idempotent)."""
-    from guanxi.core.models import Picklist, PicklistValue
+    from guanxi.customization.models import Picklist, PicklistValue
 
     picklist, created = Picklist.objects.get_or_create(
         key=FOLLOW_UP_TYPES, defaults={"label_zh": "跟进方式", "label_en": "Follow-up types"}
@@ -61,7 +61,7 @@ def builtin_fields() -> list[FieldSpec]:
 
 
 def register() -> None:
-    from guanxi.core.customization import register_picklist_column
+    from guanxi.customization.actions import register_picklist_column
     from guanxi.engagement.models import FollowUp
 
     register_picklist_column(FOLLOW_UP_TYPES, FollowUp, "kind")

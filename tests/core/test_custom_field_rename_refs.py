@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from guanxi.core import customization
-from guanxi.core.models import FormLayout, SavedView
 from guanxi.customers import importing
+from guanxi.customization import actions as customization
+from guanxi.customization.models import FormLayout, SavedView
 from guanxi.sales import actions as sales_actions
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from guanxi.core import customization
-from guanxi.core.models import CustomField
+from guanxi.customization import actions as customization
+from guanxi.customization.models import CustomField
 
 pytestmark = pytest.mark.django_db
 

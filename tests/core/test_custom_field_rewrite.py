@@ -11,18 +11,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import translation
 
-from guanxi.core import customization
-from guanxi.core.customfields import Registry
-from guanxi.core.models import (
-    AuditEntry,
-    CustomField,
-    CustomFieldArchive,
-    FieldStatus,
-    FieldType,
-    PicklistValue,
-)
+from guanxi.core.models import AuditEntry
 from guanxi.customers import actions as customer_actions
 from guanxi.customers.models import Customer
+from guanxi.customization import actions as customization
+from guanxi.customization.models import CustomField, CustomFieldArchive, FieldStatus, FieldType, PicklistValue
+from guanxi.customization.registry import Registry
 from tests.conftest import drain
 from tests.factories import make_customer
 

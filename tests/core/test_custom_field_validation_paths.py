@@ -20,10 +20,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from guanxi.core import customization
 from guanxi.core.actions import create_api_token
 from guanxi.customers import actions, importing
 from guanxi.customers.models import Customer, ImportRowStatus
+from guanxi.customization import actions as customization
 
 pytestmark = pytest.mark.django_db
 

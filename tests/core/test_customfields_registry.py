@@ -1,4 +1,4 @@
-"""The field registry (guanxi.core.customfields): value cleaning per type, the rules of a definition
+"""The field registry (guanxi.customization.registry): value cleaning per type, the rules of a definition
 (required, default, unique, pattern, bounds, length) through `Registry.clean`, and filters for every
 operator on custom and built-in fields, against the real database."""
 
@@ -13,11 +13,11 @@ from django.utils import timezone, translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guanxi.core import customization
-from guanxi.core.customfields import Registry, clean_value
-from guanxi.core.models import FieldType
 from guanxi.customers import actions as customer_actions
 from guanxi.customers.models import Customer, LifecycleStage
+from guanxi.customization import actions as customization
+from guanxi.customization.models import FieldType
+from guanxi.customization.registry import Registry, clean_value
 from tests.factories import make_customer, make_user
 
 pytestmark = pytest.mark.django_db
@@ -615,7 +615,7 @@ def test_ordering_by_a_custom_field(population):
 
 
 def test_filter_values_with_nul_or_lone_surrogates_are_refused_before_the_database(org):
-    from guanxi.core import customfields as cf
+    from guanxi.customization import registry as cf
 
     registry = cf.Registry("customer")
     for bad in ("a\x00b", "\ud800"):

@@ -1,5 +1,5 @@
 """The customisation API (/api/custom-fields, /picklists, /tags, /form-layouts, /views, /fields): thin
-callers of guanxi.core.customization. Writes need settings.manage (a denied call writes nothing),
+callers of guanxi.customization.actions. Writes need settings.manage (a denied call writes nothing),
 reads need a signed-in user; rename/delete/restore rewrite stored values in the real worker queue."""
 
 from __future__ import annotations
@@ -8,10 +8,11 @@ import pytest
 from django.test import Client
 from django.utils import translation
 
-from guanxi.core import customization
 from guanxi.core.actions import create_api_token
-from guanxi.core.models import (
-    AuditEntry,
+from guanxi.core.models import AuditEntry
+from guanxi.customers.models import Customer
+from guanxi.customization import actions as customization
+from guanxi.customization.models import (
     CustomField,
     CustomFieldArchive,
     FieldStatus,
@@ -21,7 +22,6 @@ from guanxi.core.models import (
     SavedView,
     Tag,
 )
-from guanxi.customers.models import Customer
 from tests.conftest import drain
 from tests.factories import make_customer
 

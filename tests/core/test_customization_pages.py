@@ -1,6 +1,6 @@
 """Settings pages of the customisation layer: custom fields, picklists, tags and form layouts.
 
-Every page is a thin caller of `guanxi.core.customization`; these tests drive the pages with the
+Every page is a thin caller of `guanxi.customization.actions`; these tests drive the pages with the
 Django test client (English, so messages can be asserted) and check the rows the actions wrote.
 """
 
@@ -10,9 +10,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from guanxi.core import customfields, customization
-from guanxi.core.models import (
-    AuditEntry,
+from guanxi.core.models import AuditEntry
+from guanxi.customers.models import Customer
+from guanxi.customization import actions as customization
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import (
     CustomField,
     FieldStatus,
     FieldType,
@@ -21,7 +23,6 @@ from guanxi.core.models import (
     PicklistValue,
     Tag,
 )
-from guanxi.customers.models import Customer
 from tests.conftest import drain
 from tests.factories import PASSWORD, make_customer
 

@@ -1,6 +1,6 @@
 """Settings pages of the customisation layer (零代码): custom fields, picklists, tags, form layouts.
 
-Thin callers of `guanxi.core.customization`: the forms shape input, the actions check permission,
+Thin callers of `guanxi.customization.actions`: the forms shape input, the actions check permission,
 validate and write. Every page also checks `settings.manage` first, so a user without it gets a 403
 before anything is read or written.
 """
@@ -19,10 +19,13 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from guanxi.core import customfields, customization
 from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.forms_customization import (
+from guanxi.core.models import Role
+from guanxi.core.permissions import Perm
+from guanxi.customization import actions as customization
+from guanxi.customization import registry as customfields
+from guanxi.customization.forms import (
     CustomFieldForm,
     MergeValueForm,
     PicklistForm,
@@ -32,17 +35,15 @@ from guanxi.core.forms_customization import (
     add_action_errors,
     object_choices,
 )
-from guanxi.core.models import (
+from guanxi.customization.models import (
     CustomField,
     CustomObject,
     FieldStatus,
     FieldType,
     FormLayout,
     Picklist,
-    Role,
     Tag,
 )
-from guanxi.core.permissions import Perm
 
 IN_PROGRESS = (FieldStatus.RENAMING, FieldStatus.DELETING, FieldStatus.RESTORING)
 SPARE_SECTIONS = 2
@@ -128,7 +129,7 @@ def field_list(request):
         "fields": _with_progress(live + deleted),
         "object_labels": _labels(CustomObject.choices),
     }
-    return render(request, "core/customization/fields.html", context)
+    return render(request, "customization/fields.html", context)
 
 
 @login_required
@@ -139,7 +140,7 @@ def field_row(request, pk: int):
     definition = _with_progress([_field_or_404(pk)])[0]
     return render(
         request,
-        "core/customization/_field_row.html",
+        "customization/_field_row.html",
         {"field": definition, "object_labels": _labels(CustomObject.choices)},
     )
 
@@ -165,7 +166,7 @@ def field_create(request):
         form = CustomFieldForm(initial={"object_type": object_type, "type": FieldType.TEXT})
     return render(
         request,
-        "core/customization/field_form.html",
+        "customization/field_form.html",
         {"form": form, "field": None, "object_type": form["object_type"].value() or object_type},
     )
 
@@ -193,7 +194,7 @@ def field_edit(request, pk: int):
         form = CustomFieldForm(initial=CustomFieldForm.initial_for(definition), definition=definition)
     return render(
         request,
-        "core/customization/field_form.html",
+        "customization/field_form.html",
         {"form": form, "field": definition, "object_type": definition.object_type},
     )
 
@@ -225,7 +226,7 @@ def field_rename(request, pk: int):
                 return redirect(_fields_url(saved.object_type))
     else:
         form = RenameFieldForm(initial={"key": definition.key})
-    return render(request, "core/customization/field_rename.html", {"form": form, "field": definition})
+    return render(request, "customization/field_rename.html", {"form": form, "field": definition})
 
 
 @login_required
@@ -250,7 +251,7 @@ def field_delete(request, pk: int):
             return redirect(_fields_url(saved.object_type))
     return render(
         request,
-        "core/customization/field_delete.html",
+        "customization/field_delete.html",
         {"field": definition, "error": error, "retention_days": customization.retention_days()},
     )
 
@@ -289,7 +290,7 @@ def picklist_list(request):
     )
     return render(
         request,
-        "core/customization/picklists.html",
+        "customization/picklists.html",
         {
             "active_tab": "picklists",
             "picklists": picklists,
@@ -311,9 +312,7 @@ def picklist_create(request):
         else:
             messages.success(request, _("Picklist “%(label)s” created.") % {"label": picklist.label_zh})
             return redirect("customization:picklist_edit", pk=picklist.pk)
-    return render(
-        request, "core/customization/picklist_create.html", {"form": form, "active_tab": "picklists"}
-    )
+    return render(request, "customization/picklist_create.html", {"form": form, "active_tab": "picklists"})
 
 
 def _value_rows(picklist: Picklist) -> list[dict]:
@@ -391,7 +390,7 @@ def picklist_edit(request, pk: int):
     fields = picklist.fields.filter(status__in=customfields.LIVE_STATUSES).order_by("object_type", "position")
     return render(
         request,
-        "core/customization/picklist_edit.html",
+        "customization/picklist_edit.html",
         {
             "active_tab": "picklists",
             "picklist": picklist,
@@ -442,7 +441,7 @@ def tag_list(request):
     labels = _labels(CustomObject.choices)
     for tag in tags:
         tag.type_labels = [labels.get(t, t) for t in tag.object_types or []]
-    return render(request, "core/customization/tags.html", {"active_tab": "tags", "tags": tags})
+    return render(request, "customization/tags.html", {"active_tab": "tags", "tags": tags})
 
 
 @login_required
@@ -470,9 +469,7 @@ def tag_edit(request, pk: int | None = None):
                 return redirect("customization:tags")
     else:
         form = TagForm(initial=TagForm.initial_for(tag) if tag else {"color": "secondary"})
-    return render(
-        request, "core/customization/tag_form.html", {"form": form, "tag": tag, "active_tab": "tags"}
-    )
+    return render(request, "customization/tag_form.html", {"form": form, "tag": tag, "active_tab": "tags"})
 
 
 # --------------------------------------------------------------------------- form layouts
@@ -594,4 +591,4 @@ def layout_edit(request):
         "rows": rows,
         "errors": errors,
     }
-    return render(request, "core/customization/layout.html", context)
+    return render(request, "customization/layout.html", context)

@@ -37,7 +37,8 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from guanxi import text as normalize
 from guanxi.core import sensitive as sensitive_values
-from guanxi.core.models import CustomField, CustomObject, FieldStatus, FieldType, PicklistValue, User
+from guanxi.core.models import User
+from guanxi.customization.models import CustomField, CustomObject, FieldStatus, FieldType, PicklistValue
 
 PREFIX = "cf."
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

@@ -1,40 +1,59 @@
 """Customisation endpoints (零代码): custom fields, picklists, tags, form layouts, saved views and the
-field registry. Thin callers of `guanxi.core.customization` (writes) and `guanxi.core.customfields`
+field registry. Thin callers of `guanxi.customization.actions` (writes) and `guanxi.customization.registry`
 (reads); company-wide definitions need `settings.manage` to change, any signed-in user may read them.
 
-`describe_custom_fields(schema)` fills the `<Object>CustomFields` components of the OpenAPI document
-from the live definitions at request time (see `guanxi.api.GuanxiAPI`).
+Request and response schemas are in `schemas.py`; the live custom fields in the OpenAPI document
+in `openapi.py`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from types import SimpleNamespace
 from typing import Any
 
-from django.db import DatabaseError
-from django.utils.translation import gettext as _
-from ninja import Field, Query, Router, Schema, Status
-from pydantic import field_validator
+from ninja import Query, Router, Status
 
-from guanxi.core import customfields, customization
-from guanxi.core.converters import MAX_ID, as_id
+from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import (
+from guanxi.core.models import Role
+from guanxi.core.permissions import Perm
+from guanxi.customization import actions as customization
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import (
     CustomField,
     CustomObject,
     FieldStatus,
-    FieldType,
     FormLayout,
     Picklist,
     PicklistValue,
-    Role,
     SavedView,
     Tag,
-    ViewVisibility,
 )
-from guanxi.core.permissions import Perm
+from guanxi.customization.schemas import (
+    CustomFieldIn,
+    CustomFieldOut,
+    CustomFieldPatch,
+    FieldListParams,
+    FieldOut,
+    LayoutIn,
+    LayoutOut,
+    LayoutParams,
+    MergeIn,
+    MergeOut,
+    PicklistIn,
+    PicklistOut,
+    PicklistPatch,
+    RenameIn,
+    TagIn,
+    TagListParams,
+    TagOut,
+    TagPatch,
+    ViewIn,
+    ViewOut,
+    ViewParams,
+    ViewPatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,306 +72,6 @@ def _object_or_404(object_type: str) -> str:
     if object_type not in customfields.registered_objects():
         raise NotFound(object_type)
     return object_type
-
-
-# --------------------------------------------------------------------------- schemas
-
-
-def storable_problem(value: Any) -> str | None:
-    """Why a JSON value cannot be stored (PostgreSQL text and jsonb refuse NUL; no database takes lone
-    surrogates), or None."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return _("Text must not contain NUL characters.")
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return _("Text must be valid Unicode.")
-    return None
-
-
-class Input(Schema):
-    """A request body: every value must be storable (checked before the action sees it)."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _storable(cls, value: Any) -> Any:
-        problem = storable_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-
-class OptionIn(Input):
-    key: str = Field("", description="Stored value; defaults to the Chinese label. No commas or separators.")
-    label_zh: str
-    label_en: str = ""
-
-
-class ChoiceOut(Schema):
-    id: int
-    key: str
-    label_zh: str
-    label_en: str
-    position: int
-    color: str
-    is_active: bool
-    merged_into_id: int | None
-
-
-class CustomFieldIn(Input):
-    object_type: CustomObject
-    key: str = Field(..., description="1-40 lowercase letters, digits, underscores; starts with a letter.")
-    label_zh: str
-    label_en: str = ""
-    type: FieldType
-    required: bool = False
-    unique: bool = False
-    default: Any = Field(None, description="Value given to new records that do not set this field.")
-    regex: str = Field("", description="Text values must match this regular expression (whole value).")
-    min_value: float | None = None
-    max_value: float | None = None
-    max_length: int | None = Field(None, ge=1, le=5000)
-    help_zh: str = ""
-    help_en: str = ""
-    picklist_id: int | None = Field(
-        None, ge=1, le=MAX_ID, description="Select fields: share an existing picklist..."
-    )
-    options: list[OptionIn] | None = Field(
-        None, description="...or give the options (a picklist is created)."
-    )
-    linked_object: CustomObject | None = Field(
-        None, description="Linked-record fields: the object linked to."
-    )
-    position: int = Field(0, ge=0, lt=2**31)
-
-
-class CustomFieldPatch(Input):
-    label_zh: str | None = None
-    label_en: str | None = None
-    type: FieldType | None = Field(None, description="Only changes that keep every stored value valid.")
-    required: bool | None = None
-    unique: bool | None = None
-    default: Any = None
-    regex: str | None = None
-    min_value: float | None = None
-    max_value: float | None = None
-    max_length: int | None = Field(None, ge=1, le=5000)
-    help_zh: str | None = None
-    help_en: str | None = None
-    picklist_id: int | None = Field(None, ge=1, le=MAX_ID)
-    options: list[OptionIn] | None = Field(None, description="Options to add to the field's picklist.")
-    position: int | None = Field(None, ge=0, lt=2**31)
-
-
-class CustomFieldOut(Schema):
-    id: int
-    object_type: str
-    key: str
-    previous_key: str = Field(..., description="The old key while a rename is being applied, else empty.")
-    ref: str = Field(..., description='The field\'s name in views, filters and layouts: "cf.<key>".')
-    label_zh: str
-    label_en: str
-    type: str
-    required: bool
-    unique: bool
-    default: Any
-    regex: str
-    min_value: float | None
-    max_value: float | None
-    max_length: int | None
-    help_zh: str
-    help_en: str
-    picklist_id: int | None
-    linked_object: str
-    position: int
-    status: str = Field(..., description="active, renaming, deleting, deleted (restorable) or restoring.")
-    deleted_at: dt.datetime | None
-    purge_after: dt.datetime | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    choices: list[ChoiceOut]
-
-
-class FieldListParams(Schema):
-    object_type: CustomObject | None = None
-    status: FieldStatus | None = None
-
-
-class RenameIn(Input):
-    key: str
-
-
-class PicklistIn(Input):
-    key: str = Field(..., description="1-50 lowercase letters, digits and dashes.")
-    label_zh: str
-    label_en: str = ""
-    values: list[OptionIn] = []
-
-
-class PicklistPatch(Input):
-    label_zh: str | None = None
-    label_en: str | None = None
-    values: list[OptionIn] | None = Field(
-        None, description="The full list in order; values left out are retired (refused while in use)."
-    )
-
-
-class PicklistOut(Schema):
-    id: int
-    key: str
-    label_zh: str
-    label_en: str
-    values: list[ChoiceOut]
-    field_ids: list[int] = Field(..., description="Custom fields using this picklist.")
-
-
-class MergeIn(Schema):
-    into: int = Field(..., ge=1, le=MAX_ID, description="Id of the value of the same picklist to keep.")
-
-
-class MergeOut(Schema):
-    records: int = Field(..., description="Records whose value was replaced.")
-
-
-class TagIn(Input):
-    name: str
-    color: str = Field(
-        "secondary", description="#rrggbb or primary/secondary/success/danger/warning/info/dark"
-    )
-    object_types: list[CustomObject] = Field([], description="Objects this tag may be put on; empty: any.")
-
-
-class TagPatch(Input):
-    name: str | None = None
-    color: str | None = None
-    object_types: list[CustomObject] | None = None
-
-
-class TagOut(Schema):
-    id: int
-    name: str
-    color: str
-    object_types: list[str]
-
-
-class TagListParams(Schema):
-    object_type: CustomObject | None = Field(None, description="Only tags allowed on this object.")
-
-
-class SectionIn(Input):
-    title_zh: str
-    title_en: str = ""
-    fields: list[str] = Field([], description='Field refs: "name", "owner", "cf.<key>"...')
-
-
-class SectionOut(Schema):
-    title_zh: str
-    title_en: str
-    fields: list[str]
-
-
-class LayoutIn(Input):
-    sections: list[SectionIn]
-
-
-class LayoutParams(Schema):
-    role_id: int | None = Field(
-        None, ge=1, le=MAX_ID, description="A role's own layout; omit for the company's."
-    )
-
-
-class LayoutOut(Schema):
-    object_type: str
-    role_id: int | None
-    source: str = Field(..., description="role, company or default: which layout these sections come from.")
-    sections: list[SectionOut]
-
-
-class ConditionIn(Input):
-    field: str = Field(..., description='A field ref: "owner", "cf.<key>"...')
-    op: str = Field("eq", description="An operator the field allows (GET /api/fields/{object_type}).")
-    value: Any = None
-
-
-class ViewIn(Input):
-    object_type: CustomObject
-    name: str
-    visibility: ViewVisibility = ViewVisibility.PRIVATE
-    columns: list[str] = []
-    filters: list[ConditionIn] = []
-    sort: str = Field("", description='A field ref, "-" first for descending.')
-    kanban_field: str = Field("", description="A single-select field to show the list as a kanban.")
-
-
-class ViewPatch(Input):
-    name: str | None = None
-    visibility: ViewVisibility | None = None
-    columns: list[str] | None = None
-    filters: list[ConditionIn] | None = None
-    sort: str | None = None
-    kanban_field: str | None = None
-
-
-class ViewParams(Schema):
-    object_type: CustomObject | None = None
-
-
-class UserRef(Schema):
-    id: int
-    name: str
-
-
-class ViewOut(Schema):
-    id: int
-    object_type: str
-    name: str
-    owner: UserRef
-    visibility: str
-    department_id: int | None
-    columns: list[str]
-    filters: list[dict[str, Any]]
-    sort: str
-    kanban_field: str
-    editable: bool = Field(..., description="Whether the caller may change or delete it.")
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-class OpOut(Schema):
-    op: str
-    label: str
-
-
-class FieldChoiceOut(Schema):
-    key: str
-    label_zh: str
-    label_en: str
-
-
-class FieldOut(Schema):
-    ref: str = Field(..., description='"name", "owner"... for built-in fields, "cf.<key>" for custom ones.')
-    type: str
-    custom: bool
-    label: str
-    label_zh: str
-    label_en: str
-    help_zh: str
-    help_en: str
-    required: bool
-    filterable: bool
-    sortable: bool
-    ops: list[OpOut]
-    choices: list[FieldChoiceOut]
-    linked_object: str | None
 
 
 # --------------------------------------------------------------------------- serialisers
@@ -776,140 +495,3 @@ def list_fields(request, object_type: CustomObject):
         }
         for spec in registry.fields()
     ]
-
-
-# --------------------------------------------------------------------------- OpenAPI
-
-
-def _nullable(schema: dict) -> dict:
-    """Input may send null to clear a value (responses leave empty values out)."""
-    schema = dict(schema)
-    schema["type"] = [schema["type"], "null"]
-    if "enum" in schema:
-        schema["enum"] = [*schema["enum"], None]
-    return schema
-
-
-def value_schema(spec: customfields.FieldSpec) -> dict:
-    """The JSON Schema of one custom field's value, as sent and returned by the API."""
-    definition = spec.custom
-    kind = spec.type
-    schema: dict[str, Any]
-    if kind in (FieldType.TEXT, FieldType.LONG_TEXT, FieldType.PHONE, FieldType.URL):
-        limit = (definition.max_length if definition and definition.max_length else None) or (
-            customfields.DEFAULT_TEXT_LENGTH.get(kind, 200)
-        )
-        schema = {"type": "string", "maxLength": limit}
-        if kind == FieldType.URL:
-            schema["format"] = "uri"
-    elif kind == FieldType.EMAIL:
-        schema = {"type": "string", "format": "email"}
-    elif kind in customfields.NUMERIC_TYPES:
-        schema = {"type": "number"}
-        if definition is not None and definition.min_value is not None:
-            schema["minimum"] = float(definition.min_value)
-        if definition is not None and definition.max_value is not None:
-            schema["maximum"] = float(definition.max_value)
-    elif kind == FieldType.DATE:
-        schema = {"type": "string", "format": "date"}
-    elif kind == FieldType.DATETIME:
-        schema = {"type": "string", "format": "date-time"}
-    elif kind == FieldType.BOOLEAN:
-        schema = {"type": "boolean"}
-    elif kind == FieldType.SINGLE_SELECT:
-        schema = {"type": "string", "enum": [key for key, _zh, _en in spec.choices]}
-    elif kind == FieldType.MULTI_SELECT:
-        schema = {
-            "type": "array",
-            "items": {"type": "string", "enum": [key for key, _zh, _en in spec.choices]},
-            "uniqueItems": True,
-        }
-    elif kind in customfields.ID_TYPES:
-        schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-    else:
-        schema = {"type": "string"}
-    return schema
-
-
-def _description(spec: customfields.FieldSpec) -> str:
-    label = " / ".join(t for t in (spec.label_zh, spec.label_en) if t)
-    notes = [label]
-    help_text = " / ".join(t for t in (spec.help_zh, spec.help_en) if t)
-    if help_text:
-        notes.append(help_text)
-    definition = spec.custom
-    if spec.type in customfields.ID_TYPES:
-        target = "user" if spec.type == FieldType.USER else definition.linked_object
-        notes.append(f"Id of a {target}.")
-    if spec.type == FieldType.MONEY:
-        notes.append("At most two decimal places.")
-    if spec.type == FieldType.PHONE:
-        notes.append("A phone number (stored in E.164 form).")
-    if spec.choices:
-        notes.append(
-            "Choices: " + ", ".join(f"{k} = {zh}" + (f" / {en}" if en else "") for k, zh, en in spec.choices)
-        )
-    if definition is not None and definition.regex:
-        notes.append(f"Must match: {definition.regex}")
-    if definition is not None and definition.unique:
-        notes.append("Unique among records.")
-    if spec.required:
-        notes.append("Required.")
-    return "\n\n".join(notes)
-
-
-def custom_fields_schema(object_type: str) -> tuple[dict[str, dict], list[str]]:
-    """(properties, keys required on creation) for the live custom fields of an object."""
-    registry = customfields.Registry(object_type)
-    properties: dict[str, dict] = {}
-    required: list[str] = []
-    for key, spec in registry.custom.items():
-        properties[key] = {
-            **_nullable(value_schema(spec)),
-            "title": spec.label_zh,
-            "description": _description(spec),
-            "x-field-type": spec.type,
-            "x-ref": spec.ref,
-        }
-        if spec.required and spec.custom.default in (None, "", []):
-            required.append(key)
-    return properties, required
-
-
-# Component name -> (object type, the body schema whose `custom_fields` is a creation). An API
-# declares `custom_fields: <Name>` with `class <Name>(RootModel[dict[str, Any]])` to be described;
-# names whose component does not exist are skipped.
-CUSTOM_FIELD_COMPONENTS = {
-    "CustomerCustomFields": ("customer", "CustomerIn"),
-    "DealCustomFields": ("deal", "DealIn"),
-    "OrderCustomFields": ("order", "OrderIn"),
-    "FollowUpCustomFields": ("follow_up", "FollowUpIn"),
-}
-
-
-def describe_custom_fields(openapi: dict) -> None:
-    """Fill the custom-field map components of an OpenAPI document from the live definitions."""
-    components = openapi.get("components", {}).get("schemas", {})
-    for name, (object_type, create_schema) in CUSTOM_FIELD_COMPONENTS.items():
-        if name not in components:
-            continue
-        try:
-            properties, required = custom_fields_schema(object_type)
-        except DatabaseError:  # no database yet (e.g. exporting the schema before `migrate`)
-            log.warning("custom fields left out of the OpenAPI document", exc_info=True)
-            continue
-        component = dict(components[name])
-        component["type"] = "object"
-        component["properties"] = properties
-        components[name] = component
-        body = components.get(create_schema, {}).get("properties", {})
-        if "custom_fields" in body:
-            create_name = f"{name}Create"
-            components[create_name] = {
-                "title": create_name,
-                "description": f"{name} when creating: fields marked required (without a default) must be given.",
-                "allOf": [{"$ref": f"#/components/schemas/{name}"}],
-                **({"required": required} if required else {}),
-            }
-            prop = {k: v for k, v in body["custom_fields"].items() if k not in ("$ref", "anyOf", "allOf")}
-            body["custom_fields"] = {**prop, "$ref": f"#/components/schemas/{create_name}"}

@@ -1,6 +1,6 @@
 """Form helpers shared by every object whose page form carries custom fields and follows a form layout.
 
-Custom fields (`guanxi.core.customfields`) get one form field each, named "cf_<key>". They are all
+Custom fields (`guanxi.customization.registry`) get one form field each, named "cf_<key>". They are all
 optional at form level and send raw text (a list of keys for multi-select) to the action, whose
 registry validates them; its errors ("custom_fields.<key>") come back on "cf_<key>". Which fields
 the page shows, and in which sections, comes from the form layout (`customization.layout_for`).
@@ -16,8 +16,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
-from guanxi.core import customfields
-from guanxi.core.models import FieldType, User
+from guanxi.core.models import User
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import FieldType
 
 CUSTOM_PREFIX = "cf_"
 

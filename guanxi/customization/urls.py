@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from guanxi.core import views_customization as views
+from guanxi.customization import views as views
 
 app_name = "customization"
 

@@ -1,5 +1,5 @@
 """Forms of the customisation settings pages. They only shape input: every rule lives in
-`guanxi.core.customization` (the actions), whose `ValidationError` messages come back on these fields."""
+`guanxi.customization.actions` (the actions), whose `ValidationError` messages come back on these fields."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from guanxi.core import customfields
-from guanxi.core.customization import SAFE_RETYPES, SELECT_TYPES
-from guanxi.core.models import CustomField, CustomObject, FieldType, Picklist
+from guanxi.customization import registry as customfields
+from guanxi.customization.actions import SAFE_RETYPES, SELECT_TYPES
+from guanxi.customization.models import CustomField, CustomObject, FieldType, Picklist
 
 NAMED_COLORS = [
     ("secondary", _("Grey")),
