@@ -3,7 +3,7 @@ sort, saved views, a kanban by any single-select field, bulk tagging and export.
 
 Thin callers: the state of a list request is read by `queries.list_state`, the rows by
 `queries.view_queryset`, files are written by `exporting`, and every write goes through an action
-(`core.customization.save_view` / `delete_view`, `customers.actions.bulk_tag` / `update_customer`).
+(`customization.actions.save_view` / `delete_view`, `customers.actions.bulk_tag` / `update_customer`).
 """
 
 from __future__ import annotations
