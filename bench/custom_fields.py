@@ -178,9 +178,9 @@ def count_by_option(vendor: str, key: str) -> dict[str, int]:
 
 
 def first_page_query(viewer, option: str, owner_id: int | None, ref: str, *, full: bool = False):
-    from guanxi.core.customfields import Registry
     from guanxi.customers.models import Customer
     from guanxi.customers.queries import with_list_relations
+    from guanxi.customization.registry import Registry
 
     registry = Registry("customer")
     qs = (
@@ -333,7 +333,7 @@ class Prober(threading.Thread):
 
 def rewrite(field_id: int, label: str, low: int, high: int) -> tuple[dict, dict]:
     """run_field_rewrite as the worker runs it, with the prober running; returns (result, prober)."""
-    from guanxi.core.customization import REWRITE_BATCH, run_field_rewrite
+    from guanxi.customization.actions import REWRITE_BATCH, run_field_rewrite
 
     last = [0.0]
 
@@ -384,9 +384,10 @@ def main(argv: list[str] | None = None) -> dict:
     from django.db import connection
     from django.db.models import Max, Min
 
-    from guanxi.core import customization
-    from guanxi.core.models import CustomFieldArchive, FieldStatus, User
+    from guanxi.core.models import User
     from guanxi.customers.models import Customer
+    from guanxi.customization import actions as customization
+    from guanxi.customization.models import CustomFieldArchive, FieldStatus
     from guanxi.demo import load_demo
 
     summary: dict = {"database": vendor}

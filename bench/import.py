@@ -152,7 +152,7 @@ def generated_rows(
     contact_cols = {c: i for i, c in enumerate(tables["contact"].columns)}
     tag_cols = {c: i for i, c in enumerate(tables["tag"].columns)}
     tag_ids = demo._ensure_tags()
-    from guanxi.core.models import Tag
+    from guanxi.customization.models import Tag
 
     tag_names = dict(Tag.objects.filter(pk__in=tag_ids).values_list("pk", "name"))
     start = (Customer.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1

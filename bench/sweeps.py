@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.no_deal_days:
             Pool.objects.update(no_deal_days=args.no_deal_days)
 
-        count_floor = bare_due_count(vendor, pool_actions, now)
+        count_floor = bare_due_count(vendor, reclaim_actions, now)
         say(f"floor: a bare count of the due customers with the sweep's WHERE: {count_floor}")
         say("reclaim sweep …")
         t0 = time.perf_counter()

@@ -9,11 +9,11 @@ from ninja.security import APIKeyHeader, HttpBearer, django_auth
 
 from guanxi.core.actions import authenticate_token
 from guanxi.core.api import router as core_router
-from guanxi.core.api_customization import describe_custom_fields
-from guanxi.core.api_customization import router as customization_router
 from guanxi.core.exceptions import NotFound
 from guanxi.customers.api import router as customers_router
 from guanxi.customers.identity import DuplicateFound
+from guanxi.customization.api import router as customization_router
+from guanxi.customization.openapi import describe_custom_fields
 from guanxi.sales.api import router as sales_router
 
 

@@ -40,7 +40,7 @@ from django.db.models import Max
 
 from guanxi import text as normalize
 from guanxi.core.actions import create_department, create_user, ensure_default_roles
-from guanxi.core.models import Department, Tag, User
+from guanxi.core.models import Department, User
 from guanxi.customers.models import (
     Channel,
     ContactKind,
@@ -52,6 +52,7 @@ from guanxi.customers.models import (
     Tier,
 )
 from guanxi.customers.quality import COMPANY_WEIGHTS, PERSON_WEIGHTS
+from guanxi.customization.models import Tag
 from guanxi.sales.demo import load_demo_deals
 from guanxi.sales.models import Order, OrderStatus
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "ninja",
     "guanxi.core",
+    "guanxi.customization",
     "guanxi.customers",
     "guanxi.sales",
     "guanxi.engagement",

@@ -22,7 +22,7 @@ urlpatterns = [
     path("assignment/", include("guanxi.engagement.urls_assignment")),
     path("notifications/", include("guanxi.messaging.urls")),
     path("settings/tokens/", web_views.api_tokens, name="api_tokens"),
-    path("settings/customization/", include("guanxi.core.urls_customization")),
+    path("settings/customization/", include("guanxi.customization.urls")),
     path("settings/pipelines/", include("guanxi.sales.urls_settings")),
     path("settings/events/", include("guanxi.core.urls_events")),
     path("api/", api.urls),

@@ -1,5 +1,7 @@
 """Django admin for the organisation and read-only views of the audit log and outbox.
 
+`AuditedAdmin` is the base of every audited admin page (the customisation app's tags use it too).
+
 Admin saves are writes too: they are audited like any action (before/after of the edited fields).
 """
 
@@ -10,17 +12,7 @@ from django.forms.models import model_to_dict
 from django.utils.translation import gettext_lazy as _
 
 from guanxi.core import actions, audit
-from guanxi.core.models import (
-    ApiToken,
-    AuditAction,
-    AuditEntry,
-    Department,
-    Event,
-    EventDelivery,
-    Role,
-    Tag,
-    User,
-)
+from guanxi.core.models import ApiToken, AuditAction, AuditEntry, Department, Event, EventDelivery, Role, User
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -80,11 +72,6 @@ class UserAdmin(AuditedAdmin, BaseUserAdmin):
         *BaseUserAdmin.fieldsets,
         (_("Organisation"), {"fields": ("display_name", "department", "manager", "role", "mobile")}),
     )
-
-
-@admin.register(Tag)
-class TagAdmin(AuditedAdmin):
-    list_display = ("name", "color")
 
 
 @admin.register(AuditEntry)

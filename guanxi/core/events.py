@@ -25,6 +25,7 @@ import logging
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -247,14 +248,41 @@ EVENT_COLUMNS = (
 )
 
 
-def enqueue(event_ids: list[int]) -> None:
-    from guanxi.core.tasks import process_event, process_events
+# --------------------------------------------------------------------------- the worker queue
 
+
+@dataclass(frozen=True)
+class WorkerQueue:
+    """How events are handed to the worker: run one now, run many now, run one after a delay."""
+
+    run: Callable[[int], Any]
+    run_many: Callable[[list[int]], Any]
+    run_later: Callable[[int, int], Any]  # (event id, delay in seconds)
+
+
+_worker_queue: WorkerQueue | None = None
+
+
+def use_worker_queue(queue: WorkerQueue) -> None:
+    """Called by `core.tasks` when it is loaded (`CoreConfig.ready()`): the tasks sit above this
+    module and import it, so this module does not import them back."""
+    global _worker_queue
+    _worker_queue = queue
+
+
+def worker_queue() -> WorkerQueue:
+    if _worker_queue is None:
+        raise RuntimeError("No worker queue: guanxi.core.tasks is not loaded (is guanxi.core installed?).")
+    return _worker_queue
+
+
+def enqueue(event_ids: list[int]) -> None:
     try:
+        queue = worker_queue()
         if len(event_ids) == 1:
-            process_event(event_ids[0])
+            queue.run(event_ids[0])
         else:
-            process_events(event_ids)
+            queue.run_many(event_ids)
     except Exception:  # the queue being down must not fail a committed request
         log.exception("could not enqueue %d event(s); the outbox relay will retry", len(event_ids))
 
@@ -366,11 +394,9 @@ def _settle(event_id: int) -> None:
 
 
 def _schedule(event_id: int, at: dt.datetime) -> None:
-    from guanxi.core.tasks import process_event
-
     delay = max(1, int((at - timezone.now()).total_seconds()) + 1)
     try:
-        process_event.schedule(args=(event_id,), delay=delay)
+        worker_queue().run_later(event_id, delay)
     except Exception:  # the relay picks it up when it is due
         log.exception("could not schedule the retry of event %s", event_id)
 

@@ -4,7 +4,7 @@ A field is sensitive when its `FieldSpec` names the permission that reveals it (
 `customer.view_sensitive` for phones); custom fields of `SENSITIVE_TYPES` are sensitive with
 `DEFAULT_PERMISSION`. A viewer sees such a value in full when they hold that permission or own the
 record (`owner_id`); the system (`None`) always does. Everyone else sees its mask ("138****5678").
-The presenter built on this is `FieldSpec.present` / `Registry.present*` (`core/customfields.py`):
+The presenter built on this is `FieldSpec.present` / `Registry.present*` (`customization/registry.py`):
 pages, the API, exports, history and search results all go through it.
 
 Audit entries and event payloads never hold a sensitive value in clear: `protect()` turns it into
@@ -24,13 +24,14 @@ from typing import Any
 from django.db.models import Q
 from django.utils.crypto import salted_hmac
 
-from guanxi.core.models import FieldType
 from guanxi.core.permissions import Perm
 
 # Custom fields of these types are sensitive. E-mail and WeChat ids are not masked anywhere today
 # (the built-in email / WeChat columns show them to everyone who may see the customer), so custom
 # fields of those types follow the same rule; adding a type here masks its custom fields everywhere.
-SENSITIVE_TYPES = frozenset({FieldType.PHONE})
+# (Field types are named by their stored value, `customization.models.FieldType`, which core cannot
+# import: core is the ground floor.)
+SENSITIVE_TYPES = frozenset({"phone"})
 DEFAULT_PERMISSION = Perm.CUSTOMER_VIEW_SENSITIVE
 SEPARATOR = "#"
 _HASH_LENGTH = 24  # hex digits of the HMAC kept: 96 bits, plenty to tell values apart

@@ -1,4 +1,7 @@
-"""Worker tasks of the core app (Huey)."""
+"""Worker tasks of the core app (Huey): running the subscribers of outbox events.
+
+Loaded by `CoreConfig.ready()`, which hands the tasks to the event bus (`events.use_worker_queue`).
+"""
 
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
@@ -23,16 +26,8 @@ def relay_outbox() -> int:
     return events.relay_stale()
 
 
-@db_task(retries=3, retry_delay=10)
-def rewrite_custom_field(field_id: int) -> dict:
-    """Move stored values after a custom field's rename, delete or restore (short batches)."""
-    from guanxi.core.customization import run_field_rewrite
-
-    return run_field_rewrite(field_id)
+def _run_later(event_id: int, delay: int) -> None:
+    process_event.schedule(args=(event_id,), delay=delay)
 
 
-@db_periodic_task(crontab(minute="17", hour="3"))
-def purge_deleted_custom_fields() -> int:
-    from guanxi.core.customization import purge_deleted_fields
-
-    return purge_deleted_fields()
+events.use_worker_queue(events.WorkerQueue(run=process_event, run_many=process_events, run_later=_run_later))

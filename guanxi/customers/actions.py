@@ -16,11 +16,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi import text as normalize
-from guanxi.core import audit, customfields, sensitive, settings_store
+from guanxi.core import audit, sensitive, settings_store
 from guanxi.core.converters import as_id
 from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, CustomObject, Tag, User
+from guanxi.core.models import AuditAction, User
 from guanxi.core.permissions import Perm
 from guanxi.customers import identity, ownership
 from guanxi.customers.events import CustomerEvent
@@ -39,6 +39,8 @@ from guanxi.customers.models import (
     ReviewStatus,
     Tier,
 )
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject, Tag
 
 NAME_MAX = {CustomerKind.PERSON: 100, CustomerKind.COMPANY: 200}
 TEXT_LIMITS = {"title": 100, "industry": 50, "province": 50, "city": 50, "address": 300, "notes": 5000}
@@ -939,7 +941,7 @@ def bulk_tag(customer_ids, names, *, actor, remove: bool = False) -> int:
     `update_customer` writes them) and a `customer.updated` event. Set-based: the tag links are
     read, inserted and deleted in one query each, whatever the number of customers.
     """
-    from guanxi.core.customization import tag_allowed
+    from guanxi.customization.actions import tag_allowed
 
     require(actor, Perm.CUSTOMER_CHANGE)
     errors: dict[str, list[str]] = {}

@@ -14,14 +14,16 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import ValidationError as RequestValidationError
 from pydantic import RootModel, field_validator
 
-from guanxi.core import audit, customfields, customization
-from guanxi.core.api_customization import storable_problem
+from guanxi.core import audit
 from guanxi.core.converters import MAX_ID
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import CustomObject
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, queries
 from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, Gender, LifecycleStage, Tier
+from guanxi.customization import actions as customization
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject
+from guanxi.customization.schemas import storable_problem
 
 router = Router(tags=["customers"])
 

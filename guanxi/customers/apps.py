@@ -10,8 +10,8 @@ class CustomersConfig(AppConfig):
     def ready(self) -> None:
         from guanxi import text as normalize
         from guanxi.core import sensitive
-        from guanxi.core.models import FieldType
         from guanxi.customers import fields, tasks, tasks_quality  # noqa: F401  (registers worker tasks)
+        from guanxi.customization.models import FieldType
 
         fields.register()
         # Phones (contact points and phone-type custom fields) are masked as 138****5678.

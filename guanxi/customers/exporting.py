@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.core import audit, customfields, sensitive
+from guanxi.core import audit, sensitive
 from guanxi.core.exceptions import require
-from guanxi.core.models import AuditAction, CustomObject, FieldType
+from guanxi.core.models import AuditAction
 from guanxi.core.permissions import Perm
 from guanxi.customers import queries
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject, FieldType
 
 CHUNK = 2000
 FORMATS = ("csv", "xlsx")

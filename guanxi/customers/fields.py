@@ -1,4 +1,4 @@
-"""Customer fields in the field registry (`guanxi.core.customfields`): built-in fields and defaults.
+"""Customer fields in the field registry (`guanxi.customization.registry`): built-in fields and defaults.
 
 Refs are the names the customer form and the API use ("company_name", "owner"), so a form layout,
 a saved view's columns and filters, an export and the API filters all speak the same language.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, register_object
-from guanxi.core.models import CustomObject, FieldType
 from guanxi.core.permissions import Perm
 from guanxi.customers.models import Channel, ContactKind, CustomerKind, Gender, LifecycleStage, Tier
+from guanxi.customization.models import CustomObject, FieldType
+from guanxi.customization.registry import FieldSpec, ObjectSpec, enum_choices, register_object
 
 # Contact points whose values are sensitive: kind -> (field type, the permission that reveals them).
 # The owner of the customer and holders of the permission see them in full, others masked.
@@ -98,8 +98,22 @@ def _visible_ids(user, ids: Iterable[int]) -> set[int]:
     )
 
 
+def _rename_import_mapping_refs(swap) -> None:
+    """Saved import mappings map headers to field references ("cf.<key>"); a renamed field follows."""
+    from guanxi.customers.models import ImportMapping
+
+    for saved in ImportMapping.objects.all():
+        mapping = {header: swap(target) for header, target in (saved.mapping or {}).items()}
+        if mapping != saved.mapping:
+            saved.mapping = mapping
+            saved.save(update_fields=["mapping"])
+
+
 def register() -> None:
     from guanxi.customers.models import Customer
+    from guanxi.customization.actions import register_field_references
+
+    register_field_references(CustomObject.CUSTOMER, _rename_import_mapping_refs)
 
     register_object(
         ObjectSpec(

@@ -1,6 +1,6 @@
 """Customer forms. They shape input only; the action validates it (same rules as the API).
 
-Custom fields and form layouts: `guanxi.core.forms_fields` (one form field "cf_<key>" per custom
+Custom fields and form layouts: `guanxi.customization.forms_fields` (one form field "cf_<key>" per custom
 field, raw values to the action, sections from `customization.layout_for`).
 """
 
@@ -9,12 +9,13 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from guanxi.core import customfields, customization
-from guanxi.core.forms_fields import LayoutFormMixin, section_title
-from guanxi.core.models import CustomObject, FieldType
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.models import Channel, CustomerKind, Gender, LifecycleStage, Tier
+from guanxi.customization import actions as customization
+from guanxi.customization import registry as customfields
+from guanxi.customization.forms_fields import LayoutFormMixin, section_title
+from guanxi.customization.models import CustomObject, FieldType
 
 
 class CustomerForm(LayoutFormMixin, forms.Form):

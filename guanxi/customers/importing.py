@@ -55,11 +55,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from guanxi import text as normalize
-from guanxi.core import audit, customfields, settings_store
+from guanxi.core import audit, settings_store
 from guanxi.core.context import current_request_id, request_context
 from guanxi.core.events import emit_many
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, CustomObject, FieldType, Tag, User
+from guanxi.core.models import AuditAction, User
 from guanxi.core.permissions import DataScope, Perm
 from guanxi.core.scopes import user_scope_q
 from guanxi.customers import actions, identity, ownership, quality
@@ -77,6 +77,8 @@ from guanxi.customers.models import (
     ImportRowStatus,
     ImportStatus,
 )
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject, FieldType, Tag
 
 log = logging.getLogger(__name__)
 

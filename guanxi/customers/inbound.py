@@ -40,7 +40,6 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
 from guanxi import text as normalize
-from guanxi.core import customfields
 from guanxi.core.context import current_request_id
 from guanxi.customers import actions
 from guanxi.customers.models import (
@@ -51,6 +50,7 @@ from guanxi.customers.models import (
     InboundKind,
     InboundSource,
 )
+from guanxi.customization import registry as customfields
 from guanxi.sales import actions as sales_actions
 from guanxi.sales.events import SalesEvent
 from guanxi.sales.models import Order

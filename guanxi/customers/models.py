@@ -114,7 +114,9 @@ class Customer(models.Model):
         _("lifecycle stage"), max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.POTENTIAL
     )
     tier = models.CharField(_("tier"), max_length=2, choices=Tier.choices, blank=True, default="")
-    tags = models.ManyToManyField("core.Tag", verbose_name=_("tags"), blank=True, related_name="customers")
+    tags = models.ManyToManyField(
+        "customization.Tag", verbose_name=_("tags"), blank=True, related_name="customers"
+    )
     custom_fields = models.JSONField(_("custom fields"), default=dict, blank=True)
     notes = models.TextField(_("notes"), blank=True, max_length=5000)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)

@@ -170,8 +170,8 @@ def present_history(entries, user, customer: Customer, registry=None) -> list:
     Returns unsaved copies (the stored entries are never changed)."""
     import copy
 
-    from guanxi.core import customfields
-    from guanxi.core.models import CustomObject
+    from guanxi.customization import registry as customfields
+    from guanxi.customization.models import CustomObject
 
     registry = registry or customfields.Registry(CustomObject.CUSTOMER)
 
@@ -412,7 +412,7 @@ def cell_text(user, customer: Customer, spec, names: dict) -> str:
 
 def kanban_spec(registry, ref: str | None):
     """The field a kanban may group by: a single select (built-in with choices, or custom)."""
-    from guanxi.core.models import FieldType
+    from guanxi.customization.models import FieldType
 
     spec = registry.get(ref) if ref else None
     if spec is None or spec.type != FieldType.SINGLE_SELECT or spec.multi_valued:

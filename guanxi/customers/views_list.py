@@ -3,7 +3,7 @@ sort, saved views, a kanban by any single-select field, bulk tagging and export.
 
 Thin callers: the state of a list request is read by `queries.list_state`, the rows by
 `queries.view_queryset`, files are written by `exporting`, and every write goes through an action
-(`core.customization.save_view` / `delete_view`, `customers.actions.bulk_tag` / `update_customer`).
+(`customization.actions.save_view` / `delete_view`, `customers.actions.bulk_tag` / `update_customer`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from guanxi.core import customfields, customization
 from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import CustomObject, FieldType, User, ViewVisibility
+from guanxi.core.models import User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers import actions, exporting, queries
 from guanxi.customers.models import Channel, CustomerKind, LifecycleStage, Tier
+from guanxi.customization import actions as customization
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject, FieldType, ViewVisibility
 
 OBJECT = CustomObject.CUSTOMER
 STATE_PARAMS = ("page",)  # dropped from the query string kept in links

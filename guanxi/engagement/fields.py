@@ -1,10 +1,10 @@
-"""Follow-up fields in the field registry (`guanxi.core.customfields`)."""
+"""Follow-up fields in the field registry (`guanxi.customization.registry`)."""
 
 from __future__ import annotations
 
-from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, register_object
-from guanxi.core.customization import picklist_choices, picklist_labels, register_picklist_column
-from guanxi.core.models import CustomObject, FieldType, Picklist, PicklistValue
+from guanxi.customization.actions import picklist_choices, picklist_labels, register_picklist_column
+from guanxi.customization.models import CustomObject, FieldType, Picklist, PicklistValue
+from guanxi.customization.registry import FieldSpec, ObjectSpec, enum_choices, register_object
 from guanxi.engagement.models import FollowUp, FollowUpKind, FollowUpOutcome
 
 # The admin-editable picklist of follow-up types (seeded by migration engagement 0004 and by

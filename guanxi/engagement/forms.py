@@ -3,9 +3,9 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from guanxi.core import customfields
-from guanxi.core.forms_fields import custom_field_name, custom_form_field, custom_initial
-from guanxi.core.models import CustomObject
+from guanxi.customization import registry as customfields
+from guanxi.customization.forms_fields import custom_field_name, custom_form_field, custom_initial
+from guanxi.customization.models import CustomObject
 from guanxi.engagement.fields import follow_up_types
 from guanxi.engagement.models import FollowUpKind, FollowUpOutcome, TaskPriority
 

@@ -12,15 +12,17 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.core import audit, customfields
+from guanxi.core import audit
 from guanxi.core.converters import as_id
 from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, CustomObject, Picklist, PicklistValue, User
+from guanxi.core.models import AuditAction, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Channel, Customer
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject, Picklist, PicklistValue
 from guanxi.sales.events import SalesEvent
 from guanxi.sales.models import Deal, Order, OrderStatus, Pipeline, PipelineObject, Stage, StageOutcome
 

@@ -17,11 +17,12 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import ValidationError as RequestValidationError
 from pydantic import RootModel
 
-from guanxi.core import audit, customfields
+from guanxi.core import audit
 from guanxi.core.converters import MAX_ID
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import CustomObject
 from guanxi.core.permissions import Perm
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject
 from guanxi.sales import actions, queries
 from guanxi.sales.models import Deal, Pipeline, PipelineObject, StageOutcome
 

@@ -1,13 +1,13 @@
-"""Order fields in the field registry (`guanxi.core.customfields`)."""
+"""Order fields in the field registry (`guanxi.customization.registry`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from guanxi.core.customfields import FieldSpec, ObjectSpec, enum_choices, register_object
-from guanxi.core.customization import register_picklist_column
-from guanxi.core.models import CustomObject, FieldType
 from guanxi.customers.models import Channel, Customer
+from guanxi.customization.actions import register_field_references, register_picklist_column
+from guanxi.customization.models import CustomObject, FieldType
+from guanxi.customization.registry import FieldSpec, ObjectSpec, enum_choices, register_object
 from guanxi.sales.actions import LOST_REASONS, lost_reasons
 from guanxi.sales.models import Deal, Order, OrderStatus, Pipeline, PipelineObject, Stage
 
@@ -93,8 +93,18 @@ def _deal_visible_ids(user, ids: Iterable[int]) -> set[int]:
     return set(Deal.objects.visible_to(user).filter(pk__in=list(ids)).values_list("pk", flat=True))
 
 
+def _rename_stage_refs(swap) -> None:
+    """Deal stages name their required fields by reference ("cf.<key>"); a renamed field follows."""
+    for stage in Stage.objects.filter(pipeline__object_type="deal"):
+        required = [swap(r) for r in stage.required_fields or []]
+        if required != (stage.required_fields or []):
+            stage.required_fields = required
+            stage.save(update_fields=["required_fields"])
+
+
 def register_deals() -> None:
     register_picklist_column(LOST_REASONS, Deal, "lost_reason")
+    register_field_references(CustomObject.DEAL, _rename_stage_refs)
     register_object(
         ObjectSpec(
             object_type=CustomObject.DEAL,

@@ -1,6 +1,6 @@
 """Deal and pipeline forms. They shape input only; the actions validate it (same rules as the API).
 
-Custom fields and form layouts: `guanxi.core.forms_fields` (one form field "cf_<key>" per custom
+Custom fields and form layouts: `guanxi.customization.forms_fields` (one form field "cf_<key>" per custom
 field, raw values to the action, sections from `customization.layout_for`).
 """
 
@@ -12,10 +12,12 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from guanxi.core import customfields, customization
-from guanxi.core.forms_fields import LayoutFormMixin, section_title
-from guanxi.core.models import CustomObject, User
+from guanxi.core.models import User
 from guanxi.core.scopes import assignable_users
+from guanxi.customization import actions as customization
+from guanxi.customization import registry as customfields
+from guanxi.customization.forms_fields import LayoutFormMixin, section_title
+from guanxi.customization.models import CustomObject
 from guanxi.sales import actions, queries
 from guanxi.sales.models import Deal, Pipeline, Stage, StageOutcome
 

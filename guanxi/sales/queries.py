@@ -8,9 +8,9 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from guanxi.core import customfields
 from guanxi.core.converters import as_id
-from guanxi.core.models import CustomObject
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject
 from guanxi.sales.models import Deal, Pipeline, PipelineObject, Stage
 
 CARDS_PER_COLUMN = 50

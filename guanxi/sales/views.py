@@ -18,15 +18,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from guanxi.core import audit, customfields
+from guanxi.core import audit
 from guanxi.core.converters import as_id
-from guanxi.core.customfields import Op
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import CustomObject
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers import queries as customer_queries
 from guanxi.customers.models import Customer
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject
+from guanxi.customization.registry import Op
 from guanxi.sales import actions, forms, queries
 from guanxi.sales.models import Deal, Pipeline, PipelineObject, Stage, StageOutcome
 

@@ -10,9 +10,10 @@ from django.test import Client
 from guanxi.core import sensitive
 from guanxi.core.actions import create_api_token
 from guanxi.core.events import subscribe
-from guanxi.core.models import AuditEntry, Event, FieldType
+from guanxi.core.models import AuditEntry, Event
 from guanxi.customers import actions
 from guanxi.customers.models import Customer
+from guanxi.customization.models import FieldType
 from tests.conftest import drain
 from tests.factories import PASSWORD
 

@@ -17,14 +17,8 @@ from guanxi.core import audit, events
 from guanxi.core.actions import create_department
 from guanxi.core.context import request_context
 from guanxi.core.events import CoreEvent, UndeclaredEvent
-from guanxi.core.models import (
-    AuditAction,
-    AuditEntry,
-    Department,
-    Event,
-    EventDelivery,
-    Tag,
-)
+from guanxi.core.models import AuditAction, AuditEntry, Department, Event, EventDelivery
+from guanxi.customization.models import Tag
 from tests.conftest import drain
 from tests.factories import PASSWORD
 

@@ -9,10 +9,12 @@ import json
 import pytest
 from django.test import Client
 
-from guanxi.core import customfields, customization
 from guanxi.core.actions import create_api_token
-from guanxi.core.models import AuditEntry, Event, FieldType, SavedView
+from guanxi.core.models import AuditEntry, Event
 from guanxi.customers.models import ContactPoint, Customer
+from guanxi.customization import actions as customization
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import FieldType, SavedView
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db

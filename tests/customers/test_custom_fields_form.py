@@ -14,10 +14,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from guanxi.core.customization import create_custom_field, save_form_layout
 from guanxi.core.models import AuditEntry, Event
 from guanxi.customers import actions
 from guanxi.customers.models import Customer
+from guanxi.customization.actions import create_custom_field, save_form_layout
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -13,11 +13,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from openpyxl import load_workbook
 
-from guanxi.core import customization
-from guanxi.core.models import AuditAction, AuditEntry, FieldType, Role
+from guanxi.core.models import AuditAction, AuditEntry, Role
 from guanxi.core.permissions import DataScope, Perm
 from guanxi.customers import actions
 from guanxi.customers.models import Customer
+from guanxi.customization import actions as customization
+from guanxi.customization.models import FieldType
 from tests.factories import PASSWORD, make_customer, make_user
 
 pytestmark = pytest.mark.django_db
@@ -209,8 +210,8 @@ def test_export_does_not_grow_with_rows(setup):
 
 
 def test_a_linked_customer_the_user_cannot_see_is_shown_by_id_in_the_list_and_the_export(setup):
-    from guanxi.core.customization import create_custom_field
     from guanxi.customers import actions
+    from guanxi.customization.actions import create_custom_field
 
     org = setup
     create_custom_field(

@@ -492,7 +492,7 @@ def _custom_cells(i: int) -> list[str]:
 
 
 def _define_custom_fields(actor, *, with_required_region: bool) -> None:
-    from guanxi.core import customization
+    from guanxi.customization import actions as customization
 
     def define(key, kind, zh, en, **extra):
         customization.create_custom_field(

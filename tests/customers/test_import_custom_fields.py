@@ -16,10 +16,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
-from guanxi.core import customization
-from guanxi.core.models import CustomField
 from guanxi.customers import actions, importing
 from guanxi.customers.models import Customer, ImportMapping, ImportRowStatus
+from guanxi.customization import actions as customization
+from guanxi.customization.models import CustomField
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -618,7 +618,7 @@ def test_the_admin_form_generates_a_secret_and_checks_the_mapping(org):
 
 @pytest.mark.django_db
 def test_custom_fields_of_the_customer_and_the_order_are_mapped_and_validated(roles):
-    from guanxi.core.customization import create_custom_field
+    from guanxi.customization.actions import create_custom_field
 
     admin = make_user("cf_admin", role=roles["admin"], is_superuser=True)
     create_custom_field({"object_type": "customer", "key": "member_level", "label_zh": "会员等级",

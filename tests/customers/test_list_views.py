@@ -16,10 +16,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from guanxi.core import customfields, customization
-from guanxi.core.models import AuditAction, AuditEntry, Event, FieldType, SavedView, Tag
+from guanxi.core.models import AuditAction, AuditEntry, Event
 from guanxi.customers import actions, queries
 from guanxi.customers.models import Customer
+from guanxi.customization import actions as customization
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import FieldType, SavedView, Tag
 from tests.factories import PASSWORD, make_customer
 
 pytestmark = pytest.mark.django_db
@@ -507,7 +509,7 @@ def test_filter_builder_columns_saved_view_bulk_tag_and_kanban_in_the_browser(pa
 def test_a_tag_restricted_to_deals_cannot_be_put_on_a_customer_by_any_write(org):
     from django.utils import translation
 
-    from guanxi.core import customization
+    from guanxi.customization import actions as customization
 
     customization.save_tag({"name": "大单", "object_types": ["deal"]}, actor=org.admin)
     customer = org.customers["c_e1"]

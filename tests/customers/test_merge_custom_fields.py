@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from guanxi.core.customization import create_custom_field
 from guanxi.customers import actions
 from guanxi.customers.models import Customer
+from guanxi.customization.actions import create_custom_field
 from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db

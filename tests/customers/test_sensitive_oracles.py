@@ -15,12 +15,13 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from guanxi.core import customization
 from guanxi.core.actions import create_department
-from guanxi.core.models import FieldType, Role
+from guanxi.core.models import Role
 from guanxi.core.permissions import DataScope, Perm
 from guanxi.customers import actions, queries
 from guanxi.customers.models import Customer
+from guanxi.customization import actions as customization
+from guanxi.customization.models import FieldType
 from guanxi.engagement.models import Pool
 from tests.factories import make_user
 

@@ -23,11 +23,12 @@ from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from guanxi.core import customization
-from guanxi.core.models import AuditAction, AuditEntry, Event, FieldType, Role
+from guanxi.core.models import AuditAction, AuditEntry, Event, Role
 from guanxi.core.permissions import DataScope, Perm
 from guanxi.customers import actions
 from guanxi.customers.models import Customer
+from guanxi.customization import actions as customization
+from guanxi.customization.models import FieldType
 from guanxi.messaging.actions import notify
 from tests.factories import PASSWORD, make_user
 

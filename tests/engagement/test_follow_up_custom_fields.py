@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from guanxi.core.customization import create_custom_field
+from guanxi.customization.actions import create_custom_field
 from guanxi.engagement.actions import follow_ups as actions
 from guanxi.engagement.models import FollowUp
 
@@ -51,8 +51,8 @@ def test_page_shows_the_field_and_reports_its_error(client, org, visit_quality):
 
 
 def test_follow_up_types_are_an_admin_editable_picklist(org):
-    from guanxi.core import customization
-    from guanxi.core.models import Picklist, PicklistValue
+    from guanxi.customization import actions as customization
+    from guanxi.customization.models import Picklist, PicklistValue
     from guanxi.engagement.fields import ensure_follow_up_types, follow_up_types
 
     ensure_follow_up_types()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from guanxi.core import customization
-from guanxi.core.models import CustomObject, FieldType
+from guanxi.customization import actions as customization
+from guanxi.customization.models import CustomObject, FieldType
 from guanxi.sales.actions import ensure_default_pipeline
 
 

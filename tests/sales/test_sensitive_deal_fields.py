@@ -10,8 +10,9 @@ import re
 import pytest
 from django.test import Client
 
-from guanxi.core import customization
-from guanxi.core.models import AuditEntry, CustomObject, FieldType
+from guanxi.core.models import AuditEntry
+from guanxi.customization import actions as customization
+from guanxi.customization.models import CustomObject, FieldType
 from guanxi.sales import actions
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from guanxi.core.models import CustomField, SavedView, ViewVisibility
 from guanxi.core.permissions import Perm
 from guanxi.customers.models import Customer
+from guanxi.customization.models import CustomField, SavedView, ViewVisibility
 from tests.conftest import login
 from tests.factories import PASSWORD, make_customer
 

@@ -17,14 +17,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.core import audit, customfields
+from guanxi.core import audit
 from guanxi.core.events import emit
 from guanxi.core.exceptions import NotFound, require
-from guanxi.core.models import AuditAction, CustomObject, User
+from guanxi.core.models import AuditAction, User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.actions import get_for_write
 from guanxi.customers.models import Customer
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject
 from guanxi.engagement.actions.assignment import record_first_response
 from guanxi.engagement.actions.cadences import end_enrollment, schedule_next_step
 from guanxi.engagement.actions.common import new_task, read_datetime, read_text

@@ -2,7 +2,7 @@
 
 from django import template
 
-from guanxi.core.customfields import _localized
+from guanxi.customization.registry import _localized
 
 register = template.Library()
 
