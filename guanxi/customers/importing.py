@@ -31,6 +31,7 @@ import contextlib
 import csv
 import datetime as dt
 import decimal
+import functools
 import gc
 import hashlib
 import io
@@ -39,6 +40,7 @@ import json
 import logging
 import re
 import time
+import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -62,6 +64,7 @@ from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, CustomObject, FieldType, Tag, User
 from guanxi.core.permissions import DataScope, Perm
 from guanxi.core.scopes import user_scope_q
+from guanxi.core.spreadsheet import safe_cell
 from guanxi.customers import actions, identity, ownership, quality
 from guanxi.customers.actions import IngestOutcome
 from guanxi.customers.events import CustomerEvent
@@ -89,9 +92,9 @@ DEFAULT_CHUNK_SIZE = 2000
 MAX_IDENTITY_LOCKS = 1500
 PREVIEW_ROWS = 20
 MAX_COLUMNS = 200
-# Uploads larger than this are read by the worker, not in the web request.
-STAGE_IN_REQUEST_MAX_BYTES = 2_000_000
-STAGE_BATCH = 5000
+# Staging rows per transaction: every upload is read by the worker, and each batch commits on its
+# own, so that the SQLite write lock is held for a moment at a time, never for the whole file.
+STAGE_BATCH = 2000
 
 # --------------------------------------------------------------------------- target fields
 
@@ -172,8 +175,9 @@ _TAG_SEPARATORS = str.maketrans({"、": ",", ";": ",", "；": ",", "|": ","})
 
 
 def header_key(header: str) -> str:
-    """How a column header is compared with the aliases: folded, lowercase, no spaces or notes."""
-    text = _BRACKETS_RE.sub("", normalize.fold_width(header)).lower()
+    """How a column header is compared with the aliases: folded (width, traditional -> simplified
+    characters: 手機號碼 is 手机号码), lowercase, no spaces or notes."""
+    text = _BRACKETS_RE.sub("", normalize.to_simplified(normalize.fold_width(header))).lower()
     return "".join(ch for ch in text if ch.isalnum() or ch == "-").replace("-", "") or text.strip()
 
 
@@ -338,7 +342,7 @@ def _is_excel(file_name: str, head: bytes) -> bool:
     return head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")) or suffix in (".xlsx", ".xlsm", ".xls")
 
 
-_ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8-BOM", "gb18030": "GB18030"}
+_ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8-BOM", "gb18030": "GB18030", "cp950": "Big5"}
 
 
 def _decodes(chunks: Iterable[bytes], encoding: str) -> bool:
@@ -362,22 +366,86 @@ def _blocks(source: bytes | Path, size: int = 1 << 20) -> Iterator[bytes]:
             yield block
 
 
+# A sample of this many bytes decides between the Chinese encodings (the whole file must decode).
+ENCODING_SAMPLE_BYTES = 1 << 16
+# Share of the non-ASCII characters of the sample that may be unusual in Chinese text before a
+# decoding is taken for garbage (Big5 read as GB18030 gives kana, Greek, box drawing, rare hanzi).
+MAX_ODD_SHARE = 0.05
+
+
+@functools.cache
+def _big5_common() -> frozenset[str]:
+    """The 5,401 frequent hanzi of Big5 (level 1, 0xA440-0xC67E): traditional text is made of them."""
+    chars = set()
+    for lead in range(0xA4, 0xC7):
+        for trail in (*range(0x40, 0x7F), *range(0xA1, 0xFF)):
+            with contextlib.suppress(UnicodeDecodeError):
+                chars.add(bytes((lead, trail)).decode("cp950"))
+    return frozenset(chars)
+
+
+def _odd_share(text: str) -> float:
+    """How much of the non-ASCII text is unusual in Chinese customer data: anything but frequent hanzi
+    (GB2312 or Big5 level 1), CJK and full-width punctuation and general punctuation."""
+    big5 = _big5_common()
+    odd = total = 0
+    for ch in text:
+        if ch < "\x80":
+            continue
+        total += 1
+        if (
+            ch in big5
+            or "\u3000" <= ch <= "\u303f"
+            or "\uff00" <= ch <= "\uffef"
+            or "\u2000" <= ch <= "\u206f"
+        ):
+            continue
+        try:
+            ch.encode("gb2312")
+        except UnicodeEncodeError:
+            odd += 1
+    return odd / total if total else 0.0
+
+
+def _sample_text(source: bytes | Path, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    return decoder.decode(next(_blocks(source, ENCODING_SAMPLE_BYTES), b""), final=False)
+
+
+def _kana_share(text: str) -> float:
+    wide = [ch for ch in text if ch >= "\x80"]
+    return sum(1 for ch in wide if "\u3040" <= ch <= "\u30ff") / len(wide) if wide else 0.0
+
+
 def detect_encoding(source: bytes | Path) -> str:
-    """The codec of a CSV file: UTF-8 (with or without BOM), then GB18030, then charset-normalizer."""
+    """The codec of a CSV file: UTF-8 (with or without BOM), GB18030 or Big5 (traditional Chinese,
+    decoded as such). Big5 and Shift-JIS bytes mostly decode as GB18030 too, into garbage: a
+    GB18030 reading full of characters unusual in Chinese text is not taken; a Japanese
+    (Shift-JIS) file or one in no recognisable encoding is refused with a message saying so."""
     head = next(_blocks(source, 4096), b"")
     if head.startswith(codecs.BOM_UTF8):
         if _decodes(_blocks(source), "utf-8-sig"):
             return "utf-8-sig"
     elif _decodes(_blocks(source), "utf-8"):
         return "utf-8"
-    if _decodes(_blocks(source), "gb18030"):
+    gb18030 = _decodes(_blocks(source), "gb18030")
+    if gb18030 and _odd_share(_sample_text(source, "gb18030")) <= MAX_ODD_SHARE:
         return "gb18030"
-    from charset_normalizer import from_bytes, from_path
-
-    best = (from_bytes(source) if isinstance(source, bytes) else from_path(source)).best()
-    if best is None:
-        raise _file_error(_("The file's text encoding was not recognised. Save it as UTF-8 or GB18030 CSV."))
-    return best.encoding
+    if _decodes(_blocks(source), "cp950") and _odd_share(_sample_text(source, "cp950")) <= MAX_ODD_SHARE:
+        return "cp950"
+    if _decodes(_blocks(source), "cp932") and _kana_share(_sample_text(source, "cp932")) > MAX_ODD_SHARE:
+        raise _file_error(
+            _(
+                "This file seems to be Japanese text (Shift-JIS encoding), which cannot be imported. "
+                "Save it as CSV UTF-8 and upload it again."
+            )
+        )
+    raise _file_error(
+        _(
+            "The file's text encoding was not recognised (it is not UTF-8, GB18030 or Big5): "
+            "importing it would garble its Chinese text. Save it as CSV UTF-8 and upload it again."
+        )
+    )
 
 
 def _csv_delimiter(first_line: str) -> str:
@@ -441,27 +509,96 @@ def _non_empty(rows: Iterable[tuple[int, list[str]]]) -> Iterator[tuple[int, lis
             yield number, cells
 
 
+def max_rows() -> int:
+    return settings.GUANXI_IMPORT_MAX_ROWS
+
+
+def _check_zip_size(source: bytes | Path) -> None:
+    """Refuse an .xlsx whose members unpack to more than GUANXI_IMPORT_MAX_XLSX_BYTES, from the zip's
+    directory and before any member is opened (a 1.4 MB file can unpack to hundreds of MB). Sizes
+    cannot be understated: zipfile stops a member at its stated size and then fails its CRC."""
+    limit = settings.GUANXI_IMPORT_MAX_XLSX_BYTES
+    try:
+        with zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _file_error(_("This Excel file could not be read: %(error)s") % {"error": exc})
+    if unpacked > limit:
+        raise _file_error(
+            _(
+                "This Excel file unpacks to %(size)d MB, more than the %(limit)d MB an import may read. "
+                "Split it into smaller files or save it as CSV."
+            )
+            % {"size": unpacked // 2**20, "limit": limit // 2**20}
+        )
+
+
+def _xlsx_rows(file_name: str, source: bytes | Path) -> Iterator[tuple[int, list[str]]]:
+    """The rows of the first sheet of an .xlsx / .xlsm file, streamed (openpyxl read-only: the XML is
+    parsed as it is read, never the whole sheet in memory)."""
+    _check_zip_size(source)
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(
+            io.BytesIO(source) if isinstance(source, bytes) else source, read_only=True, data_only=True
+        )
+        sheet = book.worksheets[0]
+        sheet.reset_dimensions()  # read every row, whatever the file claims its size is
+    except Exception as exc:  # openpyxl raises many kinds on a damaged file
+        raise _file_error(_("This Excel file could not be read: %(error)s") % {"error": exc})
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        try:
+            for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
+                yield number, [_cell_text(v) for v in cells]
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, SyntaxError) as exc:
+            raise _file_error(_("This Excel file could not be read: %(error)s") % {"error": exc})
+        finally:
+            book.close()
+
+    return rows()
+
+
+def _xls_rows(source: bytes | Path) -> Iterator[tuple[int, list[str]]]:
+    """The rows of the first sheet of an old binary .xls file (python-calamine; at most 65,536 rows)."""
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    try:
+        book = (
+            CalamineWorkbook.from_filelike(io.BytesIO(source))
+            if isinstance(source, bytes)
+            else CalamineWorkbook.from_path(str(source))
+        )
+        raw_rows = book.get_sheet_by_index(0).iter_rows()
+    except (CalamineError, ValueError, OSError) as exc:
+        raise _file_error(_("This Excel file could not be read: %(error)s") % {"error": exc})
+    return ((i, [_cell_text(v) for v in cells]) for i, cells in enumerate(raw_rows, start=1))
+
+
+def _capped(rows: Iterator[tuple[int, list[str]]], limit: int) -> Iterator[tuple[int, list[str]]]:
+    for n, row in enumerate(rows, start=1):
+        if n > limit:
+            raise _file_error(
+                _("The file has more than %(n)s rows. Split it into files of at most %(n)s rows.")
+                % {"n": f"{limit:,}"}
+            )
+        yield row
+
+
 def read_table(file_name: str, source: bytes | str | Path) -> Table:
-    """Open a CSV or Excel file; rows are read lazily (call inside the staging transaction)."""
+    """Open a CSV or Excel file; rows are read lazily and stop with a ValidationError past
+    GUANXI_IMPORT_MAX_ROWS data rows."""
     if isinstance(source, str):
         source = Path(source)
     head = next(_blocks(source, 8), b"")
     if _is_excel(file_name, head):
-        from python_calamine import CalamineError, CalamineWorkbook
-
-        try:
-            book = (
-                CalamineWorkbook.from_filelike(io.BytesIO(source))
-                if isinstance(source, bytes)
-                else CalamineWorkbook.from_path(str(source))
-            )
-            sheet = book.get_sheet_by_index(0)
-            raw_rows = sheet.iter_rows()
-        except (CalamineError, ValueError, OSError) as exc:
-            raise _file_error(_("This Excel file could not be read: %(error)s") % {"error": exc})
-        rows = ((i, [_cell_text(v) for v in cells]) for i, cells in enumerate(raw_rows, start=1))
+        is_zip = head.startswith(b"PK\x03\x04") or not head.startswith(b"\xd0\xcf\x11\xe0")
+        rows = _xlsx_rows(file_name, source) if is_zip else _xls_rows(source)
         headers, rest = _split_header(rows)
-        return Table("xlsx", "", headers, _non_empty(rest))
+        width = len(headers)  # a streamed row ends at its last cell: pad it to the header's width
+        padded = ((n, cells + [""] * (width - len(cells))) for n, cells in rest)
+        return Table("xlsx", "", headers, _capped(_non_empty(padded), max_rows()))
     encoding = detect_encoding(source)
     if isinstance(source, bytes):
         text = io.StringIO(source.decode(encoding), newline="")
@@ -481,7 +618,7 @@ def read_table(file_name: str, source: bytes | str | Path) -> Table:
 
     headers, rest = _split_header(records())
     label = _ENCODING_LABELS.get(codecs.lookup(encoding).name, encoding.upper())
-    return Table("csv", label, headers, _non_empty(rest))
+    return Table("csv", label, headers, _capped(_non_empty(rest), max_rows()))
 
 
 def _sha256(source: bytes | Path) -> str:
@@ -524,28 +661,33 @@ def _initial_mapping(headers: list[str], *, actor, mapping, saved_mapping) -> di
 
 
 def _stage_rows(job: ImportJob, table: Table, progress: Callable[[int], None] | None = None) -> int:
+    """Insert the file's rows, STAGE_BATCH per transaction (the job's row count follows, for the page)."""
     headers = table.headers
     width = len(headers)
     batch: list[tuple] = []
     total = 0
+
+    def commit() -> None:
+        nonlocal total, batch
+        with transaction.atomic():
+            total += _insert_import_rows(batch)
+            ImportJob.objects.filter(pk=job.pk).update(total_rows=total)
+        batch = []
+        if progress:
+            progress(total)
+
     for number, cells in table.rows:
         data = {headers[i]: cell for i, cell in enumerate(cells[:width]) if cell and cell.strip()}
         if not data:
             continue
         batch.append((job.pk, number, data, ImportRowStatus.PENDING))
         if len(batch) >= STAGE_BATCH:
-            total += _insert_import_rows(batch)
-            batch = []
-            if progress:
-                progress(total)
-    if batch:
-        total += _insert_import_rows(batch)
-    if progress:
-        progress(total)
+            commit()
+    if batch or progress:
+        commit()
     return total
 
 
-@transaction.atomic
 def stage_import(
     file_name: str,
     source: bytes | str | Path,
@@ -560,35 +702,60 @@ def stage_import(
     """Read a file into staging rows (status pending); returns the job, waiting for confirmation.
 
     The mapping is the given one, else the saved mapping's, else suggested from the headers.
-    `job` is a placeholder created by `stage_later` (large uploads staged by the worker).
+    `job`: the job `stage_later` created for an upload (the worker stages it). Rows are streamed
+    from the file and committed in batches (`_stage_rows`); a file found unreadable or too large
+    part-way leaves no rows behind (nor the job, unless it was given) and raises ValidationError.
     """
     require(actor, Perm.CUSTOMER_IMPORT)
     if isinstance(source, str):
         source = Path(source)
     table = read_table(file_name, source)
-    if job is None:
-        job = ImportJob(
-            created_by=_user(actor), file_name=Path(file_name).name[:255], options=_job_options(options)
+    created = job is None
+    with transaction.atomic():
+        if job is None:
+            job = ImportJob(
+                created_by=_user(actor), file_name=Path(file_name).name[:255], options=_job_options(options)
+            )
+        job.file_sha256 = _sha256(source)
+        job.encoding = table.encoding
+        job.headers = table.headers
+        job.saved_mapping = saved_mapping or job.saved_mapping
+        job.mapping = _initial_mapping(
+            table.headers, actor=actor, mapping=mapping, saved_mapping=job.saved_mapping
         )
-    job.file_sha256 = _sha256(source)
-    job.encoding = table.encoding
-    job.headers = table.headers
-    job.saved_mapping = saved_mapping or job.saved_mapping
-    job.mapping = _initial_mapping(
-        table.headers, actor=actor, mapping=mapping, saved_mapping=job.saved_mapping
-    )
-    job.status = ImportStatus.STAGED
-    job.save()
-    job.total_rows = _stage_rows(job, table, progress)
-    job.save(update_fields=["total_rows"])
-    audit.record(
-        AuditAction.CREATE,
-        job,
-        actor=actor,
-        before=None,
-        after={"file_name": job.file_name, "file_sha256": job.file_sha256, "rows": job.total_rows},
-    )
+        job.status = ImportStatus.QUEUED  # still being read: is_staging() until the last batch is in
+        job.options = {**job.options, "staging": True}
+        job.save()
+    try:
+        total = _stage_rows(job, table, progress)
+    except BaseException:
+        _discard_rows(job)
+        if created:  # a direct call (`guanxi import`) leaves no job behind; the worker marks its own failed
+            job.delete()
+        raise
+    with transaction.atomic():
+        job.total_rows = total
+        job.status = ImportStatus.STAGED
+        job.options = {k: v for k, v in job.options.items() if k != "staging"}
+        job.save(update_fields=["total_rows", "status", "options"])
+        audit.record(
+            AuditAction.CREATE,
+            job,
+            actor=actor,
+            before=None,
+            after={"file_name": job.file_name, "file_sha256": job.file_sha256, "rows": job.total_rows},
+        )
     return job
+
+
+def _discard_rows(job: ImportJob) -> None:
+    """Remove the rows staged so far of a file that turned out unreadable, batch by batch."""
+    while True:
+        with transaction.atomic():
+            ids = list(job.rows.values_list("pk", flat=True)[:STAGE_BATCH])
+            if not ids:
+                return
+            ImportRow.objects.filter(pk__in=ids).delete()
 
 
 def _upload_storage():
@@ -603,7 +770,8 @@ def _upload_storage():
 def stage_later(
     file_name: str, uploaded, *, actor, saved_mapping=None, options: dict | None = None
 ) -> ImportJob:
-    """A large upload: keep the file in storage and let the worker stage it (`stage_stored`)."""
+    """An upload: keep the file in storage and let the worker stage it (`stage_stored`). The web
+    request never reads an uploaded file (an .xlsx of 1 MB can unpack to hundreds of MB)."""
     require(actor, Perm.CUSTOMER_IMPORT)
     job = ImportJob.objects.create(
         created_by=_user(actor),
@@ -636,10 +804,13 @@ def stage_stored(job_id: int, *, actor) -> ImportJob:
                 with storage.open(stored, "rb") as fh:
                     path = fh.read()
             job = stage_import(job.file_name, path, actor=actor, saved_mapping=job.saved_mapping, job=job)
-    except ValidationError as exc:  # not a readable CSV / Excel file
+    except ValidationError as exc:  # not a readable CSV / Excel file, or too large
         storage.delete(stored)
         ImportJob.objects.filter(pk=job_id).update(
-            status=ImportStatus.FAILED, failure=" ".join(exc.messages), finished_at=timezone.now()
+            status=ImportStatus.FAILED,
+            failure=" ".join(exc.messages),
+            finished_at=timezone.now(),
+            options={k: v for k, v in job.options.items() if k not in ("staging_file", "staging")},
         )
         return ImportJob.objects.get(pk=job_id)
     storage.delete(stored)
@@ -653,7 +824,10 @@ def _language(job: ImportJob) -> str:
 
 
 def is_staging(job: ImportJob) -> bool:
-    return job.status == ImportStatus.QUEUED and bool(job.options.get("staging_file"))
+    """Uploaded and not read yet, or being read (by the worker or `guanxi import`)."""
+    return job.status == ImportStatus.QUEUED and bool(
+        job.options.get("staging_file") or job.options.get("staging")
+    )
 
 
 def preview_rows(job: ImportJob, limit: int = PREVIEW_ROWS) -> list[tuple[int, list[str]]]:
@@ -2110,13 +2284,6 @@ def describe_errors(errors: dict[str, list[str]] | None, labels: dict[str, str])
     return "; ".join(parts)
 
 
-def _safe_cell(value: str) -> str:
-    """Keep spreadsheet programs from running a cell as a formula (CSV injection)."""
-    if value[:1] in ("=", "@") or (value[:1] in ("+", "-") and not set(value) <= set("+-0123456789 ()")):
-        return "'" + value
-    return value
-
-
 def error_rows(job: ImportJob) -> Iterator[tuple[int, dict[str, str], str]]:
     labels = _error_labels(job)
     rows = job.rows.filter(status=ImportRowStatus.ERROR).order_by("row_number")
@@ -2128,8 +2295,10 @@ def error_report_csv(job: ImportJob) -> bytes:
     """Row number, the original values and the reasons, UTF-8 with BOM (Excel opens it correctly)."""
     out = io.StringIO()
     writer = csv.writer(out)
+    # Every text cell through safe_cell: the file's own headers and values, and the reasons (which
+    # name columns by their headers), so that no cell of the report runs as a formula.
     with translation.override(_language(job)):  # the language the reasons were written in
-        writer.writerow([_("Row"), *job.headers, _("Errors")])
+        writer.writerow([_("Row"), *(safe_cell(h) for h in job.headers), _("Errors")])
     for number, data, reasons in error_rows(job):
-        writer.writerow([number, *(_safe_cell(data.get(h, "")) for h in job.headers), reasons])
+        writer.writerow([number, *(safe_cell(data.get(h, "")) for h in job.headers), safe_cell(reasons)])
     return codecs.BOM_UTF8 + out.getvalue().encode("utf-8")
