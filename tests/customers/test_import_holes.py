@@ -83,8 +83,8 @@ def _upload(client, data: bytes, name: str):
 
 
 def test_an_xlsx_zip_bomb_is_refused_from_the_zip_directory_before_anything_is_unpacked(org):
-    """Before: python-calamine unpacked and loaded the whole 210 MB sheet (about 1 GB of memory,
-    tens of seconds) and staged its million rows; the test ended in DID NOT RAISE."""
+    """Before: python-calamine unpacked and loaded the whole 210 MB sheet into memory and staged
+    it (failed with DID NOT RAISE)."""
     bomb = zip_bomb_xlsx(210)
     assert len(bomb) < 2 * 2**20  # small on disk, like the 1.4 MB file of the report
     started = time.perf_counter()
@@ -101,7 +101,8 @@ def test_every_upload_is_only_stored_by_the_request_and_read_by_the_worker(
     org, director_page, queue, settings, tmp_path
 ):
     """Before: uploads under 2 MB (the zip bomb among them) were read inside the web request; the
-    response went straight to the preview with the rows already staged."""
+    response went straight to the preview with the rows already staged (failed with
+    '/imports/1/preview/' != '/imports/1/')."""
     settings.MEDIA_ROOT = str(tmp_path)
     settings.GUANXI_IMPORT_MAX_XLSX_BYTES = 2**20
     response = _upload(director_page, zip_bomb_xlsx(3), "名单.xlsx")
@@ -135,8 +136,9 @@ def test_rows_past_the_cap_are_refused_with_a_clear_message_and_leave_nothing(or
 @pytest.mark.django_db(transaction=True)
 def test_staging_commits_in_short_transactions(org, monkeypatch):
     """Before: stage_import was one transaction around the whole file (the SQLite write lock held
-    for over 20 s on a large file): between batches the connection was still inside it."""
-    monkeypatch.setattr(importing, "STAGE_BATCH", 3)
+    for over 20 s on a large file): between batches the connection was still inside it (failed
+    with assert not True)."""
+    monkeypatch.setattr(importing.staging, "STAGE_BATCH", 3)
     rows = [["姓名", "手机"]] + [[f"客户{i}", f"138{i:08d}"] for i in range(10)]
     seen = []
 
@@ -151,7 +153,7 @@ def test_staging_commits_in_short_transactions(org, monkeypatch):
 
 def test_xlsx_rows_are_streamed_not_loaded(org, monkeypatch):
     """The sheet is read row by row (openpyxl read-only), never loaded whole. Before: python-calamine
-    loaded the whole sheet into memory first (CalamineWorkbook...get_sheet_by_index)."""
+    loaded the whole sheet into memory first (failed with the AssertionError below)."""
     import python_calamine
 
     def whole_sheet_loader(*args, **kwargs):
@@ -176,7 +178,7 @@ TRADITIONAL = [
 
 
 def test_a_big5_csv_is_decoded_as_big5(org):
-    """Before: detected as GB18030 and imported as garbage such as 「張偉」 -> 「張偉」 became 「堎哄」."""
+    """Before: read as GB18030 into garbled names without a word (failed with 'GB18030' == 'Big5')."""
     data = _csv(TRADITIONAL, "cp950")
     table = importing.read_table("台灣客戶.csv", data)
     assert table.encoding == "Big5" and table.headers == TRADITIONAL[0]
@@ -195,7 +197,7 @@ def test_traditional_chinese_saved_as_gbk_stays_gb18030(org):
 
 
 def test_a_shift_jis_csv_is_refused_with_a_message_naming_it(org):
-    """Before: decoded as GB18030 without a word (田中太郎 became 揎拞懢榊)."""
+    """Before: decoded as GB18030 into garbage without a word (failed with DID NOT RAISE)."""
     rows = [
         ["氏名", "電話", "住所"],
         ["田中太郎", "090-1234-5678", "東京都"],
@@ -219,7 +221,8 @@ def test_bytes_in_no_chinese_encoding_are_refused_not_garbled(org):
 
 def test_headers_and_reasons_in_the_error_report_are_never_formulas(org):
     """Before: the report's header row carried `=HYPERLINK(...)` as it was, a live formula in Excel,
-    and the reasons named the column the same way (`=CMD()|...: Enter a valid phone number`)."""
+    and the reasons named the column the same way (failed with "=CMD|' /C calc'!A0" !=
+    "'=CMD|' /C calc'!A0")."""
     evil_link = '=HYPERLINK("http://evil.example/x","点我")'
     evil_phone = "=CMD|' /C calc'!A0"
     rows = [["姓名", evil_phone, evil_link, "@SUM(1)"], ["张伟", "12345", "x", "y"]]
@@ -237,7 +240,7 @@ def test_headers_and_reasons_in_the_error_report_are_never_formulas(org):
 
 def test_one_formula_neutraliser_for_exports_and_import_reports():
     assert exporting.safe_cell is safe_cell
-    assert not hasattr(exporting, "_safe_text") and not hasattr(importing, "_safe_cell")
+    assert not hasattr(exporting, "_safe_text") and not hasattr(importing.report, "_safe_cell")
     assert safe_cell("=1+1") == "'=1+1" and safe_cell("@x") == "'@x" and safe_cell("\t=x") == "'\t=x"
     assert safe_cell("+86 138 1234 5678") == "+86 138 1234 5678" and safe_cell("-12.5") == "-12.5"
     assert safe_cell("-x") == "'-x" and safe_cell("") == "" and safe_cell("张伟") == "张伟"
