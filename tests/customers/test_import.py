@@ -20,7 +20,7 @@ from django.urls import reverse
 from guanxi import text as normalize
 from guanxi.core import settings_store
 from guanxi.core.models import AuditEntry, Event
-from guanxi.customers import importing
+from guanxi.customers import identity, importing
 from guanxi.customers.models import (
     ContactPoint,
     Customer,
@@ -597,8 +597,6 @@ def test_chunk_locks_are_the_identity_locks_of_the_per_row_pipeline(org):
     webhooks and API upserts carrying the same phone serialise."""
     from django.db import connection
 
-    from guanxi.customers import identity
-
     if connection.vendor != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's")
     idents = [("phone", "+8613800001234"), ("email", "a@example.com"), ("external_id", "import:C-1")]
@@ -616,12 +614,12 @@ def test_chunk_locks_are_the_identity_locks_of_the_per_row_pipeline(org):
 
     before = held()
     identity.lock_identifiers(idents)
-    assert held() - before == {key(importing.writing._identity_lock_id(k, v)) for k, v in idents}
+    assert held() - before == {key(identity.lock_key(k, v)) for k, v in idents}
     # A chunk's locks (session level) are released once the chunk has committed.
     taken = importing.writing._lock_identities([("phone", "+8613900009999"), *idents])
     assert {key(k) for k in taken} <= held()
     importing.writing._unlock_identities(taken)
-    assert key(importing.writing._identity_lock_id("phone", "+8613900009999")) not in held()
+    assert key(identity.lock_key("phone", "+8613900009999")) not in held()
 
 
 # --------------------------------------------------------------------------- saved mappings, CLI

@@ -14,9 +14,7 @@ from guanxi.customers import actions, identity
 from guanxi.customers.importing.fields import _CONTACT_POINT_FIELDS, is_custom_target
 from guanxi.customers.importing.rows import (
     _DIRECT_FIELDS,
-    _IDENTIFIER_KINDS,
     _MEMO_FIELDS,
-    _PRIMARY_KINDS,
     _TAG_SEPARATORS,
     CHANNEL,
     GENDER_WORDS,
@@ -141,16 +139,10 @@ class RowCleaner:
         if errors:
             return
         if row.external_ref:
-            cleaned["contact_points"] = [
-                *cleaned.get("contact_points", []),
-                self._external_point(row.external_ref),
-            ]
+            points = cleaned.get("contact_points", [])
+            cleaned["contact_points"] = [*points, identity.external_id_point(CHANNEL, row.external_ref)]
         row.cleaned = cleaned
-        idents = {(kind, cleaned[f]) for f, kind in _PRIMARY_KINDS.items() if cleaned.get(f)}
-        for point in cleaned.get("contact_points") or ():
-            if point["kind"] in _IDENTIFIER_KINDS:
-                idents.add((point["kind"], point["normalized"]))
-        row.idents = list(idents)  # identity.identifiers(cleaned), as plain strings
+        row.idents = identity.identifiers(cleaned)
 
     def _clean_custom(self, raw: dict[str, str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
         """Registry.clean(raw) as clean_customer_input(partial=True) calls it, one value at a time
@@ -171,13 +163,3 @@ class RowCleaner:
             values.update(hit[0])
             errors.update(hit[1])
         return values, errors
-
-    @staticmethod
-    def _external_point(ref: str) -> dict[str, Any]:
-        return {
-            "kind": "external_id",
-            "normalized": identity.external_id(CHANNEL, ref),
-            "source": CHANNEL,
-            "source_ref": ref[:100],
-            "verified": True,
-        }

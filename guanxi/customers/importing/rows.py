@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 CHANNEL = Channel.IMPORT
 # Contact kinds as plain strings in the hot loop (the same values as ContactKind).
 _PRIMARY_KINDS = {field: str(kind.value) for field, kind in actions.PRIMARY_CONTACT_FIELDS.items()}
-_IDENTIFIER_KINDS = {str(kind.value) for kind in identity.IDENTIFIER_KINDS}
 # Fields whose values repeat across a file are cleaned once per distinct value; unique values
 # (e-mails, WeChat ids, addresses) go straight to the normaliser clean_customer_input would call.
 _MEMO_FIELDS = {"name", "gender", "birthday", "tags", "company_name", "owner_id", "title", "industry",

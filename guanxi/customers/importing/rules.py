@@ -99,12 +99,11 @@ class RuleChecks:
 
     def _merged_custom(self, cust: _Cust, cleaned: dict[str, Any]) -> dict[str, Any] | None:
         """actions._absorb's custom values: filled in (or overwritten); None when nothing changes."""
-        incoming = {k: v for k, v in (cleaned.get("custom_fields") or {}).items() if v not in (None, "", [])}
-        if not incoming:
+        if not any(v not in (None, "", []) for v in (cleaned.get("custom_fields") or {}).values()):
             return None
         stored = cust.fields["custom_fields"] or {}
         current = self.registry.normalize_stored(stored)
-        merged = {**current, **{k: v for k, v in incoming.items() if self.overwrite or k not in current}}
+        merged = identity.merge_custom_values(current, cleaned, overwrite=self.overwrite)
         return merged if merged != stored else None
 
     def _unique_errors(self, merged: dict[str, Any], cust: _Cust) -> dict[str, list[str]] | None:

@@ -40,7 +40,7 @@ from guanxi.customers.importing.rows import (
 )
 from guanxi.customers.importing.rules import RuleChecks
 from guanxi.customers.importing.simulation import Simulation
-from guanxi.customers.importing.state import _KIND_RANK, _PENDING_BASE, _STATE_FIELDS, _Cust
+from guanxi.customers.importing.state import _PENDING_BASE, _STATE_FIELDS, _Cust
 from guanxi.customers.importing.writing import _lock_identities
 from guanxi.customers.models import (
     ContactPoint,
@@ -199,7 +199,7 @@ class _Runner(RowCleaner, RuleChecks, Simulation, Flushing):
                 custs.update(fresh)
                 visible.add(result.customer)
                 for ident in fresh[result.customer].held:
-                    if ident[0] in _KIND_RANK:
+                    if ident[0] in identity.KIND_RANK:
                         holders.setdefault(ident, set()).add(result.customer)
             name = row.cleaned.get("company_name") if row.cleaned else None
             if name:
@@ -343,16 +343,6 @@ class _Runner(RowCleaner, RuleChecks, Simulation, Flushing):
 
     @staticmethod
     def _match(idents: list[tuple[str, str]], holders: dict[tuple[str, str], set[int]]) -> int | None:
-        """Same choice as identity.exact_matches()[0]: strongest identifier kind, then lowest id."""
-        best: dict[int, int] = {}
-        for ident in idents:
-            ids = holders.get(ident)
-            if not ids:
-                continue
-            rank = _KIND_RANK[ident[0]]
-            for customer_id in ids:
-                if rank < best.get(customer_id, 99):
-                    best[customer_id] = rank
-        if not best:
-            return None
-        return min(best, key=lambda cid: (best[cid], cid))
+        """identity.exact_matches()[0] against the chunk's holders: the same ranking (rank_matches)."""
+        ranked = identity.rank_matches((cid, ident[0]) for ident in idents for cid in holders.get(ident, ()))
+        return ranked[0][0] if ranked else None

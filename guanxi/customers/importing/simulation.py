@@ -9,9 +9,9 @@ from typing import Any
 
 from guanxi import text as normalize
 from guanxi.core import audit
-from guanxi.customers import actions
+from guanxi.customers import actions, identity
 from guanxi.customers.importing.rows import _PRIMARY_KINDS, CHANNEL, MEMO_LIMIT, _Row
-from guanxi.customers.importing.state import _ABSORB_FIELDS, _PENDING_BASE, _Cust
+from guanxi.customers.importing.state import _PENDING_BASE, _Cust
 from guanxi.customers.models import (
     Channel,
     CustomerKind,
@@ -103,26 +103,15 @@ class Simulation:
         cleaned = row.cleaned
         before = cust.snapshot()
         fields = cust.fields
-        changed = []
-        for name in _ABSORB_FIELDS:
-            if name not in cleaned:
-                continue
-            new, old = cleaned[name], fields[name]
-            if new in (None, "") or new == old:
-                continue
-            if old in (None, "") or self.overwrite:
-                fields[name] = new
-                changed.append(name)
+        changed = identity.fill_fields(fields, cleaned, actions.ABSORBED_FIELDS, overwrite=self.overwrite)
         if merged_custom is not None:
             self._hold(cust, self.registry.normalize_stored(fields["custom_fields"] or {}), merged_custom)
             fields["custom_fields"] = merged_custom
             changed.append("custom_fields")
         if changed:
-            sources = dict(fields["field_sources"] or {})
-            stamp = self.now.isoformat()
-            for name in changed:
-                sources[name] = {"channel": CHANNEL, "at": stamp}
-            fields["field_sources"] = sources
+            fields["field_sources"] = identity.stamp_sources(
+                fields["field_sources"], changed, channel=CHANNEL, at=self.now.isoformat()
+            )
             if "name" in changed or "kind" in changed:
                 pinyin, initials = self._keys(fields["name"], fields["kind"] == CustomerKind.PERSON)
                 fields["name_pinyin"], fields["name_initials"] = pinyin[:400], initials[:100]
@@ -131,22 +120,17 @@ class Simulation:
             if tag not in cust.tags:
                 cust.tags.add(tag)
                 cust.new_tags.append(tag)
-        incoming = [
-            (kind, cleaned[f], CHANNEL, "", False) for f, kind in _PRIMARY_KINDS.items() if cleaned.get(f)
-        ]
-        incoming += [
-            (
-                p["kind"],
-                p["normalized"],
-                p.get("source") or CHANNEL,
-                p.get("source_ref", ""),
-                p.get("verified", False),
-            )
-            for p in cleaned.get("contact_points") or []
-        ]
-        for kind, norm, source, ref, verified in incoming:
-            if (kind, norm) not in cust.held:
-                self._add_contact(cust, kind, norm, source, ref, verified, row.display)
+        for point in identity.incoming_contacts(cleaned, CHANNEL):
+            if (point["kind"], point["normalized"]) not in cust.held:
+                self._add_contact(
+                    cust,
+                    point["kind"],
+                    point["normalized"],
+                    point.get("source") or CHANNEL,
+                    point.get("source_ref", ""),
+                    point.get("verified", False),
+                    row.display,
+                )
         b, a = audit.diff(before, cust.snapshot())
         if not a:
             return False

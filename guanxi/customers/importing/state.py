@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from guanxi.customers import actions, identity
+from guanxi.customers import actions
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,7 @@ class _Cust:
 
 
 _PENDING_BASE = 1 << 62  # keys of not-yet-inserted customers sort after every real id
-_ABSORB_FIELDS = [f for f in actions.SNAPSHOT_FIELDS if f not in ("owner_id", "custom_fields")]
 _STATE_FIELDS = [*actions.SNAPSHOT_FIELDS, "name_pinyin", "name_initials", "field_sources", "completeness"]
-_KIND_RANK = {str(kind.value): i for i, kind in enumerate(identity.IDENTIFIER_KINDS)}
 _UPDATE_COLUMNS = ["name", "name_pinyin", "name_initials", "title", "gender", "birthday", "industry",
                    "province", "city", "address", "notes", "custom_fields", "field_sources",
                    "completeness"]  # fmt: skip

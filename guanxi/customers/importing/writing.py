@@ -4,7 +4,6 @@ and the identity locks of a whole chunk.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -12,6 +11,7 @@ from typing import Any
 
 from django.db import DatabaseError, connection, models
 
+from guanxi.customers import identity
 from guanxi.customers.importing.rows import _Result
 from guanxi.customers.importing.state import _Cust
 from guanxi.customers.models import (
@@ -148,12 +148,6 @@ def _write_row_results(results: list[_Result]) -> None:
             )
 
 
-def _identity_lock_id(kind: str, value: str) -> int:
-    """The advisory lock key identity.lock_identifiers takes for one identifier."""
-    digest = hashlib.blake2b(f"identity:{kind}:{value}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def _lock_identities(idents: Iterable[tuple[str, str]]) -> list[int]:
     """identity.lock_identifiers for a whole chunk in one statement: the same keys, taken in the same
     ascending order (so chunks, webhooks and API upserts never deadlock). Session-level locks,
@@ -161,7 +155,7 @@ def _lock_identities(idents: Iterable[tuple[str, str]]) -> list[int]:
     up in the server's lock table when a caller runs the import inside a transaction)."""
     if connection.vendor != "postgresql":
         return []
-    keys = sorted({_identity_lock_id(kind, value) for kind, value in idents})
+    keys = sorted({identity.lock_key(kind, value) for kind, value in idents})
     if keys:
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(pg_advisory_lock(k)) FROM unnest(%s::bigint[]) AS k", [keys])
