@@ -244,3 +244,31 @@ def test_one_formula_neutraliser_for_exports_and_import_reports():
     assert safe_cell("=1+1") == "'=1+1" and safe_cell("@x") == "'@x" and safe_cell("\t=x") == "'\t=x"
     assert safe_cell("+86 138 1234 5678") == "+86 138 1234 5678" and safe_cell("-12.5") == "-12.5"
     assert safe_cell("-x") == "'-x" and safe_cell("") == "" and safe_cell("张伟") == "张伟"
+
+
+def test_staging_again_after_a_killed_worker_duplicates_no_row(org, monkeypatch, settings, tmp_path):
+    """Staging commits batch by batch now, so a worker killed part-way leaves rows behind: staging
+    the job again starts over instead of adding the file's rows a second time."""
+    from django.core.files.base import ContentFile
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    monkeypatch.setattr(importing.staging, "STAGE_BATCH", 2)
+    rows = [["姓名", "手机"]] + [[f"客户{i}", f"138{i:08d}"] for i in range(5)]
+    job = importing.stage_later("a.csv", ContentFile(_csv(rows)), actor=org.admin)
+    real = importing.staging._insert_import_rows
+    calls = []
+
+    def killed_on_the_second_batch(batch):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the worker process dies
+        return real(batch)
+
+    monkeypatch.setattr(importing.staging, "_insert_import_rows", killed_on_the_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        importing.stage_stored(job.pk, actor=org.admin)
+    monkeypatch.setattr(importing.staging, "_insert_import_rows", real)
+    ImportRow.objects.bulk_create([ImportRow(job=job, row_number=2, data={"姓名": "客户0"})])  # a leftover
+    job = importing.stage_stored(job.pk, actor=org.admin)
+    assert job.status == ImportStatus.STAGED and job.total_rows == 5
+    assert sorted(job.rows.values_list("row_number", flat=True)) == [2, 3, 4, 5, 6]

@@ -134,6 +134,8 @@ def stage_import(
         job.status = ImportStatus.QUEUED  # still being read: is_staging() until the last batch is in
         job.options = {**job.options, "staging": True}
         job.save()
+    if not created:
+        _discard_rows(job)  # a worker killed while staging this job left a part of it: start over
     try:
         total = _stage_rows(job, table, progress)
     except BaseException:
