@@ -187,6 +187,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # 2.5 MB: larger bodies get a clear 413
 
+# --- Customer import --------------------------------------------------------------
+# Every upload is read by the worker, streamed and staged in short transactions; these caps refuse
+# files that would still take too long (rows) or unpack to too much XML (an .xlsx is a zip file).
+GUANXI_IMPORT_MAX_ROWS = int(os.environ.get("GUANXI_IMPORT_MAX_ROWS", "1000000"))
+GUANXI_IMPORT_MAX_XLSX_BYTES = int(os.environ.get("GUANXI_IMPORT_MAX_XLSX_BYTES", str(200 * 2**20)))
+
 # --- Email ----------------------------------------------------------------------
 EMAIL_HOST = os.environ.get("GUANXI_EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("GUANXI_EMAIL_PORT", "25"))

@@ -52,11 +52,7 @@ CHOICE_FIELDS = {
     "tier": Tier,
 }
 # Shortcut fields for the primary contact point of a kind (used by forms and the API).
-PRIMARY_CONTACT_FIELDS = {
-    "phone": ContactKind.PHONE,
-    "email": ContactKind.EMAIL,
-    "wechat_id": ContactKind.WECHAT_ID,
-}
+PRIMARY_CONTACT_FIELDS = identity.PRIMARY_CONTACT_FIELDS
 EDITABLE_FIELDS = {
     "kind", "name", "company_id", "company_name", "title", "gender", "birthday", "industry", "province", "city",
     "address", "source", "owner_id", "lifecycle_stage", "tier", "tags", "notes", "custom_fields",
@@ -66,6 +62,8 @@ SNAPSHOT_FIELDS = [
     "kind", "name", "company_id", "title", "gender", "birthday", "industry", "province", "city", "address",
     "source", "owner_id", "lifecycle_stage", "tier", "notes", "custom_fields",
 ]  # fmt: skip
+# Fields that incoming data fills in (or overwrites) on an existing customer (`identity.fill_fields`).
+ABSORBED_FIELDS = [f for f in SNAPSHOT_FIELDS if f not in ("owner_id", "custom_fields")]
 
 
 def _error_message(exc: normalize.NormalizationError, max_length: int | None = None) -> str:
@@ -640,23 +638,14 @@ def _absorb(
     (never removed), tags are united, fields are filled (or overwritten when `overwrite`).
     Records provenance per changed field. Returns whether anything changed (audited + evented)."""
     before = snapshot(customer, registry)
-    fields = []
-    for field in SNAPSHOT_FIELDS:
-        if field in ("owner_id", "custom_fields") or field not in cleaned:
-            continue
-        new, old = cleaned[field], getattr(customer, field)
-        if new in (None, "") or new == old:
-            continue
-        if old in (None, "") or overwrite:
-            setattr(customer, field, new)
-            fields.append(field)
-    incoming_custom = {
-        k: v for k, v in (cleaned.get("custom_fields") or {}).items() if v not in (None, "", [])
-    }
-    if incoming_custom:
+    values = {f: getattr(customer, f) for f in ABSORBED_FIELDS}
+    fields = identity.fill_fields(values, cleaned, ABSORBED_FIELDS, overwrite=overwrite)
+    for field in fields:
+        setattr(customer, field, values[field])
+    if any(v not in (None, "", []) for v in (cleaned.get("custom_fields") or {}).values()):
         registry = registry or customfields.Registry(CustomObject.CUSTOMER)
         current = registry.normalize_stored(customer.custom_fields or {})
-        merged = {**current, **{k: v for k, v in incoming_custom.items() if overwrite or k not in current}}
+        merged = identity.merge_custom_values(current, cleaned, overwrite=overwrite)
         taken = {
             f"custom_fields.{k}": [_("Another record already has this value.")]
             for k, v in sorted(merged.items())
@@ -671,11 +660,9 @@ def _absorb(
             customer.custom_fields = merged
             fields.append("custom_fields")
     if fields:
-        sources = dict(customer.field_sources or {})
-        stamp = timezone.now().isoformat()
-        for field in fields:
-            sources[field] = {"channel": channel, "at": stamp}
-        customer.field_sources = sources
+        customer.field_sources = identity.stamp_sources(
+            customer.field_sources, fields, channel=channel, at=timezone.now().isoformat()
+        )
         if "name" in fields or "kind" in fields:
             _set_name_keys(customer)
             fields += ["name_pinyin", "name_initials"]
@@ -683,11 +670,7 @@ def _absorb(
     if cleaned.get("tags"):
         names = sorted(set(cleaned["tags"]) | set(customer.tags.values_list("name", flat=True)))
         _apply_tags(customer, names)
-    incoming = [
-        {"kind": kind, "normalized": value, "source": channel, "source_ref": "", "verified": False}
-        for field, kind in PRIMARY_CONTACT_FIELDS.items()
-        if (value := cleaned.get(field))
-    ] + list(cleaned.get("contact_points") or [])
+    incoming = identity.incoming_contacts(cleaned, channel)
     held = set(customer.contact_points.values_list("kind", "normalized"))
     primary_kinds = set(customer.contact_points.filter(is_primary=True).values_list("kind", flat=True))
     for point in incoming:
@@ -735,17 +718,8 @@ def ingest_customer(
     """
     cleaned = clean_customer_input(data, actor=actor, partial=True, registry=registry)
     if external_ref:
-        cleaned.setdefault("contact_points", [])
-        cleaned["contact_points"] = [
-            *cleaned["contact_points"],
-            {
-                "kind": ContactKind.EXTERNAL_ID,
-                "normalized": identity.external_id(channel, external_ref),
-                "source": channel,
-                "source_ref": external_ref[:100],
-                "verified": True,
-            },
-        ]
+        points = cleaned.get("contact_points") or []
+        cleaned["contact_points"] = [*points, identity.external_id_point(channel, external_ref)]
     idents = identity.identifiers(cleaned)
     identity.lock_identifiers(idents)
     matches = identity.exact_matches(idents)

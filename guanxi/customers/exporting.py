@@ -22,6 +22,7 @@ from guanxi.core import audit, sensitive
 from guanxi.core.exceptions import require
 from guanxi.core.models import AuditAction
 from guanxi.core.permissions import Perm
+from guanxi.core.spreadsheet import safe_cell
 from guanxi.customers import queries
 from guanxi.customization import registry as customfields
 from guanxi.customization.models import CustomObject, FieldType
@@ -29,17 +30,7 @@ from guanxi.customization.models import CustomObject, FieldType
 CHUNK = 2000
 FORMATS = ("csv", "xlsx")
 BOM = "\ufeff"
-# A cell starting like a formula is written as text (CSV: prefixed with an apostrophe).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PLAIN_NUMBER = set("0123456789 +-().,")
 XLSX_MAX_ROWS = 1_048_576
-
-
-def _safe_text(text: str) -> str:
-    """Neutralise spreadsheet formulas (CSV injection); phone numbers and signed numbers stay as they are."""
-    if text and text.startswith(FORMULA_START) and not set(text) <= PLAIN_NUMBER:
-        return "'" + text
-    return text
 
 
 def _audited_conditions(conditions: list[dict]) -> list[dict]:
@@ -131,7 +122,7 @@ def csv_chunks(user, state: queries.ListState, registry) -> Iterator[str]:
     buffer.seek(0)
     buffer.truncate()
     for n, row in enumerate(rows(user, state, registry), start=1):
-        writer.writerow([_safe_text(str(cell)) for cell in row])
+        writer.writerow([safe_cell(str(cell)) for cell in row])
         if n % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -33,13 +33,92 @@ PRIMARY_CONTACT_FIELDS = {
     "email": ContactKind.EMAIL,
     "wechat_id": ContactKind.WECHAT_ID,
 }
+# Rank of each identifier kind (0 = strongest), as plain strings: the import compares kinds read
+# from the database with these in its hot loop.
+KIND_RANK = {str(kind.value): rank for rank, kind in enumerate(IDENTIFIER_KINDS)}
 FUZZY_THRESHOLD = 0.85
 MAX_FUZZY_CANDIDATES = 50
+
+# The rules below are shared by ingest_customer (one record at a time, customers.actions) and the
+# import's bulk path (customers.importing), which replays ingest_customer on a whole chunk in
+# memory: one definition each of the identifiers of input, the order of matches, the lock keys,
+# the external-id contact point and how incoming data is absorbed into an existing customer.
 
 
 def external_id(channel: str, ref: str) -> str:
     """The normalised value of an external-id contact point: "<channel>:<id in that system>"."""
     return f"{channel}:{ref.strip()}"
+
+
+def external_id_point(channel: str, ref: str) -> dict[str, Any]:
+    """The verified external-id contact point of data that arrives with its id in the sending system."""
+    return {
+        "kind": str(ContactKind.EXTERNAL_ID.value),
+        "normalized": external_id(channel, ref),
+        "source": channel,
+        "source_ref": ref[:100],
+        "verified": True,
+    }
+
+
+def lock_key(kind: str, value: str) -> int:
+    """The PostgreSQL advisory lock key of one identifier (`lock_identifiers`, the import's chunks)."""
+    digest = hashlib.blake2b(f"identity:{kind}:{value}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def rank_matches(pairs) -> list[tuple[int, str]]:
+    """(customer id, kind) pairs of identifiers held -> each customer once with its strongest matched
+    kind, strongest kind first, then lowest id: the first is where incoming data lands."""
+    best: dict[int, str] = {}
+    for customer_id, kind in pairs:
+        if customer_id not in best or KIND_RANK[kind] < KIND_RANK[best[customer_id]]:
+            best[customer_id] = kind
+    return sorted(best.items(), key=lambda kv: (KIND_RANK[kv[1]], kv[0]))
+
+
+def fill_fields(current: dict[str, Any], cleaned: dict[str, Any], names, *, overwrite: bool) -> list[str]:
+    """Absorb incoming values into `current` (a customer's values, changed in place): a field is filled
+    when empty, or overwritten when `overwrite`; empty incoming values never erase. Returns the
+    names of the fields that changed."""
+    changed = []
+    for name in names:
+        if name not in cleaned:
+            continue
+        new, old = cleaned[name], current[name]
+        if new in (None, "") or new == old:
+            continue
+        if old in (None, "") or overwrite:
+            current[name] = new
+            changed.append(name)
+    return changed
+
+
+def merge_custom_values(
+    current: dict[str, Any], cleaned: dict[str, Any], *, overwrite: bool
+) -> dict[str, Any]:
+    """A customer's custom values (`current`, normalised) with the incoming ones absorbed."""
+    incoming = {k: v for k, v in (cleaned.get("custom_fields") or {}).items() if v not in (None, "", [])}
+    return {**current, **{k: v for k, v in incoming.items() if overwrite or k not in current}}
+
+
+def stamp_sources(sources: dict | None, names, *, channel: str, at: str) -> dict:
+    """Field provenance: which channel last set each changed field, and when (ISO time)."""
+    stamped = dict(sources or {})
+    for name in names:
+        stamped[name] = {"channel": channel, "at": at}
+    return stamped
+
+
+def incoming_contacts(cleaned: dict[str, Any], channel: str) -> list[dict[str, Any]]:
+    """The contact points incoming data carries: the primary fields (phone, email, WeChat ID), then
+    its explicit contact points; added to an existing customer when it does not hold them yet."""
+    points = [
+        {"kind": str(kind.value), "normalized": value, "source": channel, "source_ref": "", "verified": False}
+        for field, kind in PRIMARY_CONTACT_FIELDS.items()
+        if (value := cleaned.get(field))
+    ]
+    return points + list(cleaned.get("contact_points") or [])
 
 
 @dataclass(frozen=True)
@@ -78,15 +157,16 @@ class DuplicateMatch:
 
 
 def identifiers(cleaned: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (kind, normalised value) identifiers carried by validated customer input, strongest first."""
+    """The (kind, normalised value) identifiers carried by validated customer input, strongest first
+    (kinds as plain strings)."""
     found: set[tuple[str, str]] = set()
     for field, kind in PRIMARY_CONTACT_FIELDS.items():
         if cleaned.get(field):
-            found.add((kind, cleaned[field]))
+            found.add((str(kind.value), cleaned[field]))
     for point in cleaned.get("contact_points") or []:
-        if point["kind"] in IDENTIFIER_KINDS:
-            found.add((point["kind"], point["normalized"]))
-    return sorted(found, key=lambda kv: (IDENTIFIER_KINDS.index(kv[0]), kv[1]))
+        if point["kind"] in KIND_RANK:
+            found.add((str(point["kind"]), point["normalized"]))
+    return sorted(found, key=lambda kv: (KIND_RANK[kv[0]], kv[1]))
 
 
 def lock_identifiers(idents: list[tuple[str, str]]) -> None:
@@ -98,14 +178,7 @@ def lock_identifiers(idents: list[tuple[str, str]]) -> None:
     """
     if connection.vendor != "postgresql" or not idents:
         return
-    lock_ids = sorted(
-        {
-            int.from_bytes(
-                hashlib.blake2b(f"identity:{k}:{v}".encode(), digest_size=8).digest(), "big", signed=True
-            )
-            for k, v in idents
-        }
-    )
+    lock_ids = sorted({lock_key(k, v) for k, v in idents})
     with connection.cursor() as cursor:
         for lock_id in lock_ids:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
@@ -123,13 +196,7 @@ def exact_matches(idents: list[tuple[str, str]], *, exclude_id: int | None = Non
         .exclude(customer_id=exclude_id)
         .values_list("customer_id", "kind")
     )
-    best: dict[int, str] = {}
-    for customer_id, kind in rows:
-        if customer_id not in best or IDENTIFIER_KINDS.index(kind) < IDENTIFIER_KINDS.index(
-            best[customer_id]
-        ):
-            best[customer_id] = kind
-    return sorted(best.items(), key=lambda kv: (IDENTIFIER_KINDS.index(kv[1]), kv[0]))
+    return rank_matches(rows)
 
 
 def fuzzy_matches(

@@ -14,6 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -63,16 +64,10 @@ def index(request):
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         upload, saved = form.cleaned_data["file"], form.cleaned_data["mapping"]
-        try:
-            if upload.size > importing.STAGE_IN_REQUEST_MAX_BYTES:
-                job = importing.stage_later(upload.name, upload, actor=request.user, saved_mapping=saved)
-                return redirect("imports:job", pk=job.pk)
-            job = importing.stage_import(upload.name, upload.read(), actor=request.user, saved_mapping=saved)
-        except ValidationError as exc:
-            for message in exc.messages:
-                form.add_error("file", message)
-        else:
-            return redirect("imports:preview", pk=job.pk)
+        # The request only stores the file: the worker reads it (the job page shows its progress and
+        # moves on to the preview once the rows are staged).
+        job = importing.stage_later(upload.name, upload, actor=request.user, saved_mapping=saved)
+        return redirect("imports:job", pk=job.pk)
     jobs = importing.jobs_visible_to(request.user).select_related("created_by", "saved_mapping")[:20]
     return render(request, "customers/import_index.html", {"form": form, "jobs": jobs})
 
@@ -168,8 +163,6 @@ def progress(request, pk: int):
     require(request.user, Perm.CUSTOMER_IMPORT)
     job = _job_or_404(request, pk)
     if request.htmx and job.status == ImportStatus.STAGED:
-        from django.urls import reverse
-
         return HttpResponseClientRedirect(reverse("imports:preview", args=[job.pk]))
     return render(request, "customers/import_progress.html", _progress_context(job))
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
@@ -19,7 +20,7 @@ from django.urls import reverse
 from guanxi import text as normalize
 from guanxi.core import settings_store
 from guanxi.core.models import AuditEntry, Event
-from guanxi.customers import importing
+from guanxi.customers import identity, importing
 from guanxi.customers.models import (
     ContactPoint,
     Customer,
@@ -225,11 +226,11 @@ def test_truncated_scientific_phones_are_reported_not_guessed(org):
 
 def test_fast_phone_path_matches_phonenumbers():
     rng = random.Random(3)
-    fast = importing._PhoneFastPath()
+    fast = importing.rows._PhoneFastPath()
     for _ in range(3000):
         digits = "1" + str(rng.randint(3, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(9))
         for text in (digits, f"{digits[:3]} {digits[3:7]} {digits[7:]}", f"+86-{digits}", f"{digits}.0"):
-            assert importing._cn_mobile_digits(text) == digits
+            assert importing.rows._cn_mobile_digits(text) == digits
             got = fast.clean(digits, None)
             try:
                 expected = normalize.normalize_phone(text)
@@ -238,7 +239,7 @@ def test_fast_phone_path_matches_phonenumbers():
                 continue
             assert got == (expected, normalize.format_phone_display(expected))
     for text in ("12345678901", "138123456789", "+85213812345678", "138１２３４５６７８", "8613812345678"):
-        assert importing._cn_mobile_digits(text) is None
+        assert importing.rows._cn_mobile_digits(text) is None
 
 
 # --------------------------------------------------------------------------- the acceptance run
@@ -310,7 +311,7 @@ def test_a_crash_mid_import_and_a_rerun_lose_and_duplicate_nothing(org, monkeypa
     sample = make_sample(3000, seed=11)
     job = importing.stage_import("a.csv", csv_bytes(sample.rows), actor=org.admin, options={"language": "en"})
     importing.confirm_import(job.pk, actor=org.admin, mapping=job.mapping, enqueue=False)
-    real_write = importing._write_row_results
+    real_write = importing.running._write_row_results
     calls = []
 
     def crash_on_third_chunk(results):
@@ -319,7 +320,7 @@ def test_a_crash_mid_import_and_a_rerun_lose_and_duplicate_nothing(org, monkeypa
             raise RuntimeError("worker killed")
         real_write(results)
 
-    monkeypatch.setattr(importing, "_write_row_results", crash_on_third_chunk)
+    monkeypatch.setattr(importing.running, "_write_row_results", crash_on_third_chunk)
     with pytest.raises(RuntimeError):
         importing.run_import(job.pk, actor=org.admin, chunk_size=500)
     job.refresh_from_db()
@@ -327,7 +328,7 @@ def test_a_crash_mid_import_and_a_rerun_lose_and_duplicate_nothing(org, monkeypa
     assert job.rows.filter(status=ImportRowStatus.PENDING).count() == 2000
     half = _persons().count()
 
-    monkeypatch.setattr(importing, "_write_row_results", real_write)
+    monkeypatch.setattr(importing.running, "_write_row_results", real_write)
     job = importing.run_import(job.pk, actor=org.admin, chunk_size=500)
     assert job.status == ImportStatus.DONE
     assert job.processed_rows == job.total_rows == 3000  # every row processed exactly once
@@ -539,7 +540,7 @@ def test_bulk_path_equals_per_row_ingest(
 ):
     actor = getattr(org, actor_name)
     if max_locks:
-        monkeypatch.setattr(importing, "MAX_IDENTITY_LOCKS", max_locks)
+        monkeypatch.setattr(importing.runner, "MAX_IDENTITY_LOCKS", max_locks)
     if actor_name == "rep_e1":
         actor.role = roles["sales_rep"]
         actor.role.permissions = [*actor.role.permissions, "customer.import"]
@@ -596,8 +597,6 @@ def test_chunk_locks_are_the_identity_locks_of_the_per_row_pipeline(org):
     webhooks and API upserts carrying the same phone serialise."""
     from django.db import connection
 
-    from guanxi.customers import identity
-
     if connection.vendor != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's")
     idents = [("phone", "+8613800001234"), ("email", "a@example.com"), ("external_id", "import:C-1")]
@@ -615,12 +614,12 @@ def test_chunk_locks_are_the_identity_locks_of_the_per_row_pipeline(org):
 
     before = held()
     identity.lock_identifiers(idents)
-    assert held() - before == {key(importing._identity_lock_id(k, v)) for k, v in idents}
+    assert held() - before == {key(identity.lock_key(k, v)) for k, v in idents}
     # A chunk's locks (session level) are released once the chunk has committed.
-    taken = importing._lock_identities([("phone", "+8613900009999"), *idents])
+    taken = importing.writing._lock_identities([("phone", "+8613900009999"), *idents])
     assert {key(k) for k in taken} <= held()
-    importing._unlock_identities(taken)
-    assert key(importing._identity_lock_id("phone", "+8613900009999")) not in held()
+    importing.writing._unlock_identities(taken)
+    assert key(identity.lock_key("phone", "+8613900009999")) not in held()
 
 
 # --------------------------------------------------------------------------- saved mappings, CLI
@@ -636,7 +635,7 @@ def test_saved_mapping_is_used_for_the_next_file_of_the_source(org):
     assert saved.mapping == mapping
     again = importing.stage_import("b.csv", data, actor=org.admin, saved_mapping=saved)
     assert again.mapping == mapping
-    with pytest.raises(importing.ValidationError):
+    with pytest.raises(ValidationError):
         importing.confirm_import(again.pk, actor=org.admin, mapping={"说明X": "notes"}, enqueue=False)
 
 
@@ -687,8 +686,14 @@ def test_page_upload_preview_confirm_worker_and_error_report(org, director_page,
     data = csv_bytes(rows, "gb18030", ["客户名称", "联系电话", "城市"])
     response = _upload(director_page, data)
     job = ImportJob.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse("imports:preview", args=[job.pk])
-    page = director_page.get(response["Location"])
+    # Every upload is read by the worker (issue 9: the request used to read files under 2 MB itself).
+    assert response.status_code == 302 and response["Location"] == reverse("imports:job", args=[job.pk])
+    reading = director_page.get(reverse("imports:progress", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert "Reading the file" in reading.content.decode()
+    drain(queue)
+    staged = director_page.get(reverse("imports:progress", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert staged["HX-Redirect"] == reverse("imports:preview", args=[job.pk])
+    page = director_page.get(reverse("imports:preview", args=[job.pk]))
     html = page.content.decode()
     assert page.status_code == 200 and "GB18030" in html and "138 1234 5678" in html
     assert 'value="phone" selected' in html  # the suggestion is preselected
@@ -720,9 +725,8 @@ def test_page_upload_preview_confirm_worker_and_error_report(org, director_page,
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
-def test_large_uploads_are_staged_by_the_worker(org, director_page, queue, monkeypatch, settings, tmp_path):
+def test_uploads_are_staged_by_the_worker(org, director_page, queue, settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
-    monkeypatch.setattr(importing, "STAGE_IN_REQUEST_MAX_BYTES", 10)
     data = csv_bytes([["张伟", "13812345678"]], "utf-8", ["姓名", "手机"])
     response = _upload(director_page, data)
     job = ImportJob.objects.get()
@@ -742,7 +746,7 @@ def test_a_rep_without_the_import_permission_gets_403_and_nothing_is_staged(org)
     response = _upload(client, csv_bytes([["张伟", "13812345678"]], "utf-8", ["姓名", "手机"]))
     assert response.status_code == 403
     assert not ImportJob.objects.exists() and not ImportRow.objects.exists()
-    with pytest.raises(importing.PermissionDenied):
+    with pytest.raises(PermissionDenied):
         importing.stage_import("a.csv", b"x", actor=org.rep_e1)
 
 

@@ -20,6 +20,7 @@ from guanxi.customers import actions, importing
 from guanxi.customers.models import Customer, ImportMapping, ImportRowStatus
 from guanxi.customization import actions as customization
 from guanxi.customization.models import CustomField
+from tests.conftest import drain
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -181,11 +182,14 @@ def test_a_field_deleted_while_the_job_waits_fails_its_rows_clearly(org, fields,
     assert (number, reasons) == (2, "积分: Unknown custom field.")
 
 
-def test_the_preview_page_offers_custom_fields_and_preselects_suggestions(org, fields):
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_the_preview_page_offers_custom_fields_and_preselects_suggestions(org, fields, queue):
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     assert client.login(username=org.admin.username, password=PASSWORD)
     data = csv_bytes(["姓名", "手机", "Level"], [["张伟", "13812345678", "Gold"]])
     client.post(reverse("imports:index"), {"file": _upload(data)})
+    drain(queue)  # every upload is read by the worker
     job = importing.jobs_visible_to(org.admin).get()
     html = client.get(reverse("imports:preview", args=[job.pk])).content.decode()
     assert '<optgroup label="Custom fields">' in html

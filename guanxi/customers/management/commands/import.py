@@ -106,6 +106,7 @@ class Command(BaseCommand):
                 status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING, ImportStatus.FAILED],
                 options__origin="cli",
             )
+            .exclude(options__has_key="staging")  # killed while reading the file: read it again
             .order_by("-pk")
             .first()
         )
