@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, merging, quality, queries
 from guanxi.customers.models import Customer, DuplicateCandidate, QualityReport, ReviewStatus
@@ -65,7 +66,7 @@ def decide(request, pk: int):
         raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    return redirect(request.POST.get("next") or "quality:duplicates")
+    return redirect(safe_next(request) or "quality:duplicates")
 
 
 def _pair(request, a: int, b: int) -> tuple[Customer, Customer]:

@@ -14,7 +14,6 @@ from django.db.models import Count, Q
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -22,6 +21,7 @@ from guanxi.core import audit, customfields
 from guanxi.core.converters import as_id
 from guanxi.core.customfields import Op
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.http import safe_next
 from guanxi.core.models import CustomObject
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
@@ -43,10 +43,7 @@ def _deal_or_404(request, pk: int) -> Deal:
 
 
 def _safe_next(request, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return fallback
+    return safe_next(request, fallback)
 
 
 # --------------------------------------------------------------------------- board and list
