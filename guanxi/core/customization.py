@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.core import audit, customfields, settings_store
 from guanxi.core.converters import as_id
 from guanxi.core.exceptions import require
@@ -79,7 +80,9 @@ def _snapshot(definition: CustomField) -> dict:
 def _text(data: dict, name: str, limit: int, errors: dict, *, required: bool = False) -> str:
     value = data.get(name)
     text = "" if value is None else str(value).strip()
-    if required and not text:
+    if normalize.has_control_chars(text):  # NUL, lone surrogates...: the shared text-cleaning rule
+        errors.setdefault(name, []).append(_("Must not contain control characters."))
+    elif required and not text:
         errors.setdefault(name, []).append(_("This field is required."))
     elif len(text) > limit:
         errors.setdefault(name, []).append(_("At most %(limit)s characters.") % {"limit": limit})

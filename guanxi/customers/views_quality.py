@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
@@ -82,7 +83,7 @@ def merge(request, a: int, b: int):
     """Side by side: pick the surviving record and, per field, whose value to keep."""
     require(request.user, Perm.CUSTOMER_MERGE)
     first, second = _pair(request, a, b)
-    survivor_id = int(request.POST.get("survivor") or request.GET.get("survivor") or first.pk)
+    survivor_id = as_id(request.POST.get("survivor") or request.GET.get("survivor")) or first.pk
     survivor, merged = (first, second) if survivor_id == first.pk else (second, first)
     if request.method == "POST":
         choices = {

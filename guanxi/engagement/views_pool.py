@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
@@ -36,9 +37,9 @@ def pool_index(request):
     pools = PoolMap.load()
     mine = pool_actions.claimable_pools(request.user, pools=pools)
     selected = None
-    wanted = request.GET.get("pool", "")
-    if wanted.isdigit():
-        selected = next((p for p in mine if p.pk == int(wanted)), None)
+    wanted = as_id(request.GET.get("pool"))
+    if wanted is not None:
+        selected = next((p for p in mine if p.pk == wanted), None)
     if selected is None and mine:
         own = pool_actions.pool_for(request.user, pools=pools)
         selected = next((p for p in mine if own and p.pk == own.pk), mine[0])

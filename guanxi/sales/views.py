@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from guanxi.core import audit, customfields
-from guanxi.core.converters import as_id
+from guanxi.core.converters import as_id, as_int
 from guanxi.core.customfields import Op
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.http import safe_next
@@ -377,10 +377,10 @@ def pipeline_edit(request, pk: int | None = None):
     if "add_row" in request.POST:
         rearranged = [*rows, forms.blank_stage()]
     for direction, step in (("up", -1), ("down", 1)):
-        raw = request.POST.get(direction, "")
-        if raw.isdigit() and len(raw) < 5:
-            i, j = int(raw), int(raw) + step
-            if 0 <= i < len(rows) and 0 <= j < len(rows):
+        i = as_int(request.POST.get(direction), minimum=0, maximum=9999)
+        if i is not None:
+            j = i + step
+            if i < len(rows) and 0 <= j < len(rows):
                 rows[i], rows[j] = rows[j], rows[i]
             rearranged = rows
     if rearranged is not None:
