@@ -412,6 +412,8 @@ class InboundSource(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Last call signed with the deprecated X-Guanxi-Signature scheme (shown on the sources page).
+    legacy_signature_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["slug"]
@@ -425,6 +427,9 @@ class InboundDelivery(models.Model):
 
     source = models.ForeignKey(InboundSource, on_delete=models.CASCADE, related_name="deliveries")
     idempotency_key = models.CharField(max_length=200)
+    # Deprecated scheme only: its signature (hex), so a captured call re-sent under a new
+    # Idempotency-Key is recognised as the same call (Standard Webhooks signs the id instead).
+    legacy_signature = models.CharField(max_length=64, blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
     payload = models.JSONField()
     status_code = models.PositiveSmallIntegerField()
@@ -434,7 +439,12 @@ class InboundDelivery(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["source", "idempotency_key"], name="inbound_delivery_idempotent")
+            models.UniqueConstraint(fields=["source", "idempotency_key"], name="inbound_delivery_idempotent"),
+            models.UniqueConstraint(
+                fields=["source", "legacy_signature"],
+                condition=~models.Q(legacy_signature=""),
+                name="inbound_delivery_legacy_signature_once",
+            ),
         ]
 
     def __str__(self) -> str:

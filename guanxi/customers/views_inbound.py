@@ -117,5 +117,6 @@ def sources(request: HttpRequest):
             "selected": selected,
             "failed_only": failed_only,
             "tolerance_minutes": inbound.TIMESTAMP_TOLERANCE_SECONDS // 60,
+            "legacy_until": inbound.LEGACY_ACCEPTED_UNTIL.isoformat(),
         },
     )
