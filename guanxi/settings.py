@@ -54,6 +54,25 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _encryption_keys() -> list[str]:
+    """Keys that encrypt secrets at rest (guanxi/core/crypto.py): GUANXI_ENCRYPTION_KEY, one or more
+    Fernet keys separated by commas (the first encrypts; the others still decrypt, for rotation).
+    Embedded default: a key generated once into the data dir (0600). With several machines, or to
+    keep backups of the database apart from the key, set it in the environment."""
+    keys = os.environ.get("GUANXI_ENCRYPTION_KEY", "")
+    if keys.strip():
+        return [k.strip() for k in keys.split(",") if k.strip()]
+    import base64
+    import secrets
+
+    return [
+        _generated_key("encryption_key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    ]
+
+
+ENCRYPTION_KEYS = _encryption_keys()
 DEBUG = _env_bool("GUANXI_DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("GUANXI_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
 CSRF_TRUSTED_ORIGINS = [

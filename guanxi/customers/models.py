@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from guanxi.core.crypto import EncryptedCharField
 from guanxi.core.scopes import ScopedQuerySet
 
 
@@ -405,7 +406,7 @@ class InboundSource(models.Model):
     slug = models.SlugField(_("slug"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("type"), max_length=20, choices=InboundKind.choices)
-    secret = models.CharField(max_length=128)
+    secret = EncryptedCharField(max_length=128)  # encrypted at rest (core/crypto.py)
     mapping = models.JSONField(_("payload mapping"), default=dict, blank=True)
     default_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -126,3 +126,59 @@ def test_the_sources_page_marks_a_source_still_on_the_deprecated_scheme(org):
     assert client.login(username=org.admin.username, password=PASSWORD)
     html = client.get("/inbound/").content.decode()
     assert "Deprecated signature" in html and "2027-06-30" in html
+
+
+# --------------------------------------------------------------------------- the secret at rest (issue 9 §3)
+
+
+def _raw_secret(pk: int) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret FROM customers_inboundsource WHERE id = %s", [pk])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_the_source_secret_is_encrypted_at_rest_and_verification_still_works():
+    """Old code: the column held the secret in clear (anyone with a backup could sign calls)."""
+    source = _source()
+    secret = source.secret
+    assert secret not in _raw_secret(source.pk) and _raw_secret(source.pk).startswith("enc:v1:")
+    source = InboundSource.objects.get(pk=source.pk)
+    body = json.dumps(FORM, ensure_ascii=False).encode()
+    assert _post(source, body, signing.standard_headers(secret, body)).status_code == 201
+
+
+@pytest.mark.django_db
+def test_the_admin_never_echoes_the_source_secret(org):
+    source = _source()
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    assert client.login(username=org.admin.username, password=PASSWORD)
+    html = client.get(f"/admin/customers/inboundsource/{source.pk}/change/").content.decode()
+    assert source.secret not in html and source.secret[-4:] in html  # only its last characters
+    form = {"name": "Site 2", "slug": "site", "kind": "web_form", "is_active": "on", "default_owner": "",
+            "secret": "", "mapping": "{}"}  # fmt: skip
+    response = client.post(f"/admin/customers/inboundsource/{source.pk}/change/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert InboundSource.objects.get(pk=source.pk).secret == source.secret  # empty keeps it
+
+
+@pytest.mark.django_db
+def test_the_data_migration_encrypts_source_secrets_written_in_clear():
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    source = _source()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE customers_inboundsource SET secret = %s WHERE id = %s", ["plain-secret-1234", source.pk]
+        )
+    migration = importlib.import_module(
+        "guanxi.customers.migrations.0007_inbound_standard_webhooks_encrypted_secrets"
+    )
+    migration.encrypt_existing(apps, None)
+    assert "plain-secret-1234" not in _raw_secret(source.pk)
+    assert InboundSource.objects.get(pk=source.pk).secret == "plain-secret-1234"
