@@ -21,23 +21,58 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _private_file(path: Path, content: str = "") -> Path:
+    """Create `path` readable by its owner only (0600) unless it exists; never world-readable for a
+    moment. The data dir holds password hashes, customer data and keys: SQLite files, the queue and
+    the generated keys all start here (SQLite gives its -wal/-shm files the database file's mode)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    return path
+
+
+def _generated_key(name: str, make) -> str:
+    """A random key generated once into the data dir (0600): the embedded default, so sessions and
+    encrypted values survive restarts without a secret ever being committed."""
+    path = DATA_DIR / name
+    if not path.exists():
+        _private_file(path, make())
+    return path.read_text().strip()
+
+
 def _secret_key() -> str:
     key = os.environ.get("GUANXI_SECRET_KEY")
     if key:
         return key
-    # Embedded default: a random key generated once and kept in the data dir,
-    # so sessions survive restarts without a secret ever being committed.
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = DATA_DIR / "secret_key"
-    if not path.exists():
-        import secrets
+    import secrets
 
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return _generated_key("secret_key", lambda: secrets.token_urlsafe(50))
 
 
 SECRET_KEY = _secret_key()
+
+
+def _encryption_keys() -> list[str]:
+    """Keys that encrypt secrets at rest (guanxi/core/crypto.py): GUANXI_ENCRYPTION_KEY, one or more
+    Fernet keys separated by commas (the first encrypts; the others still decrypt, for rotation).
+    Embedded default: a key generated once into the data dir (0600). With several machines, or to
+    keep backups of the database apart from the key, set it in the environment."""
+    keys = os.environ.get("GUANXI_ENCRYPTION_KEY", "")
+    if keys.strip():
+        return [k.strip() for k in keys.split(",") if k.strip()]
+    import base64
+    import secrets
+
+    return [
+        _generated_key("encryption_key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+    ]
+
+
+ENCRYPTION_KEYS = _encryption_keys()
 DEBUG = _env_bool("GUANXI_DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("GUANXI_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")]
 CSRF_TRUSTED_ORIGINS = [
@@ -117,7 +152,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     if _db["NAME"] != ":memory:":
-        Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(_db["NAME"]))
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -141,8 +176,7 @@ def _huey_config(url: str) -> dict:
     if url.startswith(("redis://", "rediss://")):
         return {**common, "huey_class": "huey.RedisHuey", "url": url, "connection": {"url": url}}
     if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = _private_file(Path(url.removeprefix("sqlite:///")))
         return {**common, "huey_class": "huey.SqliteHuey", "filename": str(path)}
     raise ValueError("GUANXI_QUEUE_URL must start with sqlite:/// or redis://")
 

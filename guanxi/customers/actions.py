@@ -150,9 +150,7 @@ def clean_customer_input(
             try:
                 if field == "notes":
                     # Free text may hold < and >: it is always escaped on output.
-                    if len(raw) > limit:
-                        raise normalize.NormalizationError("too long", code="too_long")
-                    cleaned[field] = raw.strip()
+                    cleaned[field] = normalize.clean_free_text(raw, max_length=limit, field=field)
                 else:
                     cleaned[field] = normalize.clean_text(raw, max_length=limit, field=field)
             except normalize.NormalizationError as exc:
@@ -205,12 +203,21 @@ def clean_customer_input(
                     _("Item %(n)d: unknown source.") % {"n": i + 1}
                 )
                 continue
+            try:
+                source_ref = normalize.clean_free_text(
+                    str(item.get("source_ref") or ""), max_length=100, multiline=False
+                )
+            except normalize.NormalizationError as exc:
+                errors.setdefault("contact_points", []).append(
+                    _("Item %(n)d: %(error)s") % {"n": i + 1, "error": _error_message(exc, 100)}
+                )
+                continue
             points.append(
                 {
                     "kind": ckind,
                     "normalized": norm,
                     "source": source,
-                    "source_ref": str(item.get("source_ref") or "")[:100],
+                    "source_ref": source_ref,
                     "verified": bool(item.get("verified")),
                 }
             )

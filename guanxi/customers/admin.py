@@ -54,7 +54,7 @@ from django.utils.html import format_html  # noqa: E402
 from django.utils.translation import gettext  # noqa: E402
 from django.utils.translation import gettext_lazy as _  # noqa: E402
 
-from guanxi.core import audit  # noqa: E402
+from guanxi.core import audit, crypto  # noqa: E402
 from guanxi.core.admin import AuditedAdmin  # noqa: E402
 from guanxi.core.models import AuditAction  # noqa: E402
 from guanxi.customers import inbound  # noqa: E402
@@ -67,23 +67,42 @@ def _secret_fingerprint(secret: str) -> str:
 
 
 class InboundSourceForm(forms.ModelForm):
+    """The secret is never shown again once saved (it is stored encrypted): the field starts empty,
+    empty keeps the current secret, and a new one is shown once in a message."""
+
     secret = forms.CharField(
         label=_("secret"),
         required=False,
         max_length=128,
-        help_text=_("Senders sign every call with it. Leave empty (or clear it) to generate a new one."),
-        widget=forms.TextInput(attrs={"size": 60, "autocomplete": "off"}),
+        help_text=_(
+            "Senders sign every call with it. Leave empty to generate one (Standard Webhooks form whsec_…)."
+        ),
+        widget=forms.PasswordInput(attrs={"size": 60, "autocomplete": "new-password"}, render_value=False),
     )
 
     class Meta:
         model = InboundSource
         fields = ("name", "slug", "kind", "is_active", "default_owner", "secret", "mapping")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial["secret"] = ""
+        if self.instance.pk and self.instance.secret:
+            self.fields["secret"].help_text = _(
+                "Stored encrypted and not shown again (ends with %(tail)s). Leave empty to keep it; "
+                "type a new one to replace it, or use the action “Generate new secrets”."
+            ) % {"tail": crypto.mask(self.instance.secret)}
+
     def clean_secret(self) -> str:
         secret = (self.cleaned_data.get("secret") or "").strip()
         if secret and len(secret) < 16:
             raise forms.ValidationError(_("Use at least 16 characters, or leave it empty to generate one."))
-        return secret or inbound.generate_secret()
+        if not secret and self.instance.pk and self.instance.secret:
+            return self.instance.secret
+        if not secret:
+            self.generated_secret = inbound.generate_secret()
+            return self.generated_secret
+        return secret
 
     def clean_mapping(self) -> dict:
         mapping = self.cleaned_data.get("mapping")
@@ -132,19 +151,23 @@ class InboundSourceAdmin(AuditedAdmin):
         return format_html("<pre>{}</pre>", json.dumps(mapping, indent=2, ensure_ascii=False))
 
     def response_add(self, request, obj, post_url_continue=None):
+        # Shown this once (it is stored encrypted and never echoed by the form).
         self.message_user(
             request,
-            gettext("Give the sender this secret: %(secret)s") % {"secret": obj.secret},
+            gettext("Give the sender this secret (it is not shown again): %(secret)s")
+            % {"secret": obj.secret},
             messages.INFO,
         )
         return super().response_add(request, obj, post_url_continue)
 
     @admin.action(description=_("Generate new secrets (senders must be updated)"))
     def regenerate_secret(self, request, queryset):
+        generated = []
         with transaction.atomic():
             for source in queryset.select_for_update():
                 before = _secret_fingerprint(source.secret)
                 source.secret = inbound.generate_secret()
+                generated.append(f"{source.slug}: {source.secret}")
                 source.save(update_fields=["secret"])
                 audit.record(
                     AuditAction.UPDATE,
@@ -153,7 +176,13 @@ class InboundSourceAdmin(AuditedAdmin):
                     before={"secret": before},
                     after={"secret": _secret_fingerprint(source.secret)},
                 )
-        self.message_user(request, gettext("New secrets generated; give them to the senders."), messages.INFO)
+        # Shown this once (they are stored encrypted and never echoed by the form).
+        self.message_user(
+            request,
+            gettext("New secrets generated; give them to the senders (they are not shown again): %(secrets)s")
+            % {"secrets": "; ".join(generated)},
+            messages.INFO,
+        )
 
 
 @admin.register(InboundDelivery)

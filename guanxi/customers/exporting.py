@@ -117,7 +117,7 @@ def csv_chunks(user, state: queries.ListState, registry) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     specs = queries.column_specs(state, registry)
-    writer.writerow(headers(specs))
+    writer.writerow([safe_cell(str(label)) for label in headers(specs)])  # labels are user-defined text
     yield BOM + buffer.getvalue()
     buffer.seek(0)
     buffer.truncate()
@@ -140,7 +140,12 @@ def xlsx_file(user, state: queries.ListState, registry):
     money = {n for n, spec in enumerate(specs) if spec.type == FieldType.MONEY}
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=_("Customers")[:31])
-    sheet.append(headers(specs))
+    header_cells = [
+        WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", str(label))) for label in headers(specs)
+    ]
+    for cell in header_cells:
+        cell.data_type = "s"  # a custom field's label "=HYPERLINK(...)" is text, never a formula
+    sheet.append(header_cells)
     for n, row in enumerate(rows(user, state, registry, typed=True), start=1):
         if n >= XLSX_MAX_ROWS:  # a worksheet holds 1,048,576 rows, the header included
             break

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from guanxi.core.crypto import EncryptedCharField
 from guanxi.core.scopes import ScopedQuerySet
 
 
@@ -407,13 +408,15 @@ class InboundSource(models.Model):
     slug = models.SlugField(_("slug"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("type"), max_length=20, choices=InboundKind.choices)
-    secret = models.CharField(max_length=128)
+    secret = EncryptedCharField(max_length=128)  # encrypted at rest (core/crypto.py)
     mapping = models.JSONField(_("payload mapping"), default=dict, blank=True)
     default_owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Last call signed with the deprecated X-Guanxi-Signature scheme (shown on the sources page).
+    legacy_signature_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["slug"]
@@ -427,6 +430,9 @@ class InboundDelivery(models.Model):
 
     source = models.ForeignKey(InboundSource, on_delete=models.CASCADE, related_name="deliveries")
     idempotency_key = models.CharField(max_length=200)
+    # Deprecated scheme only: its signature (hex), so a captured call re-sent under a new
+    # Idempotency-Key is recognised as the same call (Standard Webhooks signs the id instead).
+    legacy_signature = models.CharField(max_length=64, blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True)
     payload = models.JSONField()
     status_code = models.PositiveSmallIntegerField()
@@ -436,7 +442,12 @@ class InboundDelivery(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["source", "idempotency_key"], name="inbound_delivery_idempotent")
+            models.UniqueConstraint(fields=["source", "idempotency_key"], name="inbound_delivery_idempotent"),
+            models.UniqueConstraint(
+                fields=["source", "legacy_signature"],
+                condition=~models.Q(legacy_signature=""),
+                name="inbound_delivery_legacy_signature_once",
+            ),
         ]
 
     def __str__(self) -> str:

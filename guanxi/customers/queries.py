@@ -444,7 +444,7 @@ def _group_key(value: Any) -> str:
 def kanban_board(user, state: ListState, registry, qs: QuerySet, *, per_column: int = KANBAN_CARDS) -> dict:
     """Columns of a kanban: one per choice of the field (and one for records without a value),
     each with its count and its first cards, in two queries (plus the row relations)."""
-    from django.db.models import Count, Window
+    from django.db.models import Count, F, OrderBy, Window
     from django.db.models.functions import RowNumber
 
     spec = kanban_spec(registry, state.kanban_field)
@@ -454,9 +454,20 @@ def kanban_board(user, state: ListState, registry, qs: QuerySet, *, per_column: 
         key = _group_key(row["_group"])
         counts[key] = counts.get(key, 0) + row["n"]
     ordering = (registry.ordering(state.sort, user=user) if state.sort else None) or ["-pk"]
-    cards_qs = qs.annotate(
-        _group=group, _rank=Window(RowNumber(), partition_by=[group], order_by=ordering)
-    ).filter(_rank__lte=per_column)
+    # A custom field's sort expression (a JSON key) is annotated first and the window orders by the
+    # annotation: inside the window's ORDER BY it broke the row converters (a 500 on ?sort=cf.<key>).
+    sort_keys: dict[str, Any] = {}
+    window_order: list[Any] = []
+    for n, item in enumerate(ordering):
+        if isinstance(item, OrderBy):
+            sort_keys[f"_sort{n}"] = item.expression
+            item = OrderBy(F(f"_sort{n}"), descending=item.descending, nulls_last=item.nulls_last)
+        window_order.append(item)
+    cards_qs = (
+        qs.annotate(_group=group, **sort_keys)
+        .annotate(_rank=Window(RowNumber(), partition_by=[group], order_by=window_order))
+        .filter(_rank__lte=per_column)
+    )
     cards: dict[str, list] = {}
     customers = list(cards_qs)
     for customer in customers:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
+from guanxi.core.converters import as_int
 from guanxi.core.exceptions import require
 from guanxi.core.permissions import Perm
 from guanxi.customers import inbound
@@ -42,10 +43,7 @@ def receive(request: HttpRequest, slug: str) -> JsonResponse:
     if source is None:
         return _json(HTTPStatus.NOT_FOUND, {"detail": _("Not found.")})
     too_large = {"detail": _("The body is larger than %(max)d KB.") % {"max": inbound.MAX_BODY_BYTES // 1024}}
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
+    declared = as_int(request.META.get("CONTENT_LENGTH"), minimum=0) or 0
     if declared > inbound.MAX_BODY_BYTES:  # refused before reading it
         return _json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, too_large)
     try:
@@ -119,5 +117,6 @@ def sources(request: HttpRequest):
             "selected": selected,
             "failed_only": failed_only,
             "tolerance_minutes": inbound.TIMESTAMP_TOLERANCE_SECONDS // 60,
+            "legacy_until": inbound.LEGACY_ACCEPTED_UNTIL.isoformat(),
         },
     )

@@ -17,12 +17,12 @@ from django.http import FileResponse, Http404, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.http import safe_next
 from guanxi.core.models import User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
@@ -221,8 +221,8 @@ def filter_row(request):
 
 
 def _back(request, default_query: str = ""):
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    target = safe_next(request)
+    if target:
         return redirect(target)
     url = reverse("customers:list")
     return redirect(f"{url}?{default_query}" if default_query else url)

@@ -12,7 +12,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, merging, quality, queries
 from guanxi.customers.models import Customer, DuplicateCandidate, QualityReport, ReviewStatus
@@ -65,7 +67,7 @@ def decide(request, pk: int):
         raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    return redirect(request.POST.get("next") or "quality:duplicates")
+    return redirect(safe_next(request) or "quality:duplicates")
 
 
 def _pair(request, a: int, b: int) -> tuple[Customer, Customer]:
@@ -81,7 +83,7 @@ def merge(request, a: int, b: int):
     """Side by side: pick the surviving record and, per field, whose value to keep."""
     require(request.user, Perm.CUSTOMER_MERGE)
     first, second = _pair(request, a, b)
-    survivor_id = int(request.POST.get("survivor") or request.GET.get("survivor") or first.pk)
+    survivor_id = as_id(request.POST.get("survivor") or request.GET.get("survivor")) or first.pk
     survivor, merged = (first, second) if survivor_id == first.pk else (second, first)
     if request.method == "POST":
         choices = {

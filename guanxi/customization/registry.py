@@ -940,7 +940,10 @@ def _builtin_q(spec: FieldSpec, op: str, value: Any) -> Q:
     path = spec.path or spec.ref
     if op == Op.EMPTY:
         q = Q(**{f"{path}__isnull": True})
-        return q | Q(**{path: ""}) if spec.type in TEXT_TYPES or spec.choices else q
+        # A select stored as a foreign key (a deal's pipeline_id, stage_id) is never "": comparing the
+        # id column with "" raised ValueError (a 500 on filters=[{"field": "pipeline", "op": "empty"}]).
+        stored_as_text = spec.type in TEXT_TYPES or (spec.choices and not path.endswith("_id"))
+        return q | Q(**{path: ""}) if stored_as_text else q
     if op == Op.NOT_EMPTY:
         return ~_builtin_q(spec, Op.EMPTY, None)
     if spec.type in DATE_TYPES:

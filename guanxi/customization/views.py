@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from guanxi.core.converters import as_id
+from guanxi.core.converters import as_id, as_int
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import Role
 from guanxi.core.permissions import Perm
@@ -494,10 +494,7 @@ def _layout_fields(object_type: str, registry: customfields.Registry, sections: 
 
 def _posted_sections(post, specs) -> list[dict]:
     """Sections as typed on the page: titles, and each field's section number and order."""
-    try:
-        count = min(int(post.get("section_count") or 0), 50)
-    except ValueError:
-        count = 0
+    count = min(as_int(post.get("section_count"), minimum=0) or 0, 50)
     sections = [
         {
             "title_zh": (post.get(f"section-{n}-title_zh") or "").strip(),

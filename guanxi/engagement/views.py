@@ -7,21 +7,18 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from guanxi.core.exceptions import NotFound
+from guanxi.core.http import safe_next
 from guanxi.customers import queries as customer_queries
 from guanxi.engagement.actions import cadences, follow_ups
 from guanxi.engagement.forms import FollowUpForm, TaskForm, add_action_errors
 
 
 def _back(request, default: str):
-    target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect(default)
+    return redirect(safe_next(request) or default)
 
 
 @login_required

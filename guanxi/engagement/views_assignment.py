@@ -13,11 +13,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers.models import Customer
@@ -37,10 +37,7 @@ def _add_action_errors(form: forms.Form, exc: ValidationError, aliases: dict[str
 
 
 def _back(request, default: str):
-    target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return redirect(target)
-    return redirect(default)
+    return redirect(safe_next(request) or default)
 
 
 # --------------------------------------------------------------------------- rules

@@ -10,12 +10,13 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.engagement.actions import pool as pool_actions
 from guanxi.engagement.actions import reclaim
@@ -28,12 +29,7 @@ RULE_LABELS = {
 
 
 def _next_url(request, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
+    return safe_next(request, fallback)
 
 
 @login_required
@@ -42,9 +38,9 @@ def pool_index(request):
     pools = PoolMap.load()
     mine = pool_actions.claimable_pools(request.user, pools=pools)
     selected = None
-    wanted = request.GET.get("pool", "")
-    if wanted.isdigit():
-        selected = next((p for p in mine if p.pk == int(wanted)), None)
+    wanted = as_id(request.GET.get("pool"))
+    if wanted is not None:
+        selected = next((p for p in mine if p.pk == wanted), None)
     if selected is None and mine:
         own = pool_actions.pool_for(request.user, pools=pools)
         selected = next((p for p in mine if own and p.pk == own.pk), mine[0])

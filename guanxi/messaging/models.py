@@ -9,6 +9,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from guanxi.core.crypto import EncryptedCharField, EncryptedURLField
+
 
 class ChannelKind(models.TextChoices):
     IN_APP = "in_app", _("In-app")
@@ -67,8 +69,9 @@ class RobotEndpoint(models.Model):
     channel = models.CharField(
         _("type"), max_length=20, choices=[c for c in ChannelKind.choices if c[0] in ("wecom", "dingtalk")]
     )
-    url = models.URLField(_("webhook URL"), max_length=500)
-    secret = models.CharField(_("signing secret (DingTalk)"), max_length=200, blank=True)
+    # Both carry credentials (the robot's key / access token, the signing secret): encrypted at rest.
+    url = EncryptedURLField(_("webhook URL"), max_length=500)
+    secret = EncryptedCharField(_("signing secret (DingTalk)"), max_length=200, blank=True)
     department = models.ForeignKey("core.Department", null=True, blank=True, on_delete=models.SET_NULL)
     is_active = models.BooleanField(_("active"), default=True)
 

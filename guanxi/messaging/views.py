@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.messaging import actions
 from guanxi.messaging.models import ChannelKind, Delivery, DeliveryStatus, Notification
@@ -226,7 +227,4 @@ def retry(request: HttpRequest, pk: int):
     except NotFound:
         raise Http404
     messages.success(request, _("The delivery will be sent again."))
-    back = request.POST.get("next", "")
-    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        return redirect(back)
-    return redirect("messaging:deliveries")
+    return redirect(safe_next(request) or "messaging:deliveries")

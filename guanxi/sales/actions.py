@@ -12,6 +12,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.core import audit
 from guanxi.core.converters import as_id
 from guanxi.core.events import emit, emit_many
@@ -45,8 +46,9 @@ def requirable_fields(registry: customfields.Registry | None = None) -> list[cus
 
 
 def _printable(text: str) -> bool:
-    """No NUL or other control characters (PostgreSQL refuses NUL in text columns)."""
-    return not any(ord(ch) < 32 for ch in text)
+    """One line of storable text: no line breaks, NUL or other control characters (PostgreSQL refuses
+    NUL), no lone surrogates (not UTF-8: a 500 before) — the shared text-cleaning rules."""
+    return not normalize.has_control_chars(text) and not any(ord(ch) < 32 for ch in text)
 
 
 def _pipeline_snapshot(pipeline: Pipeline) -> dict:

@@ -14,13 +14,13 @@ from django.db.models import Count, Q
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from guanxi.core import audit
-from guanxi.core.converters import as_id
+from guanxi.core.converters import as_id, as_int
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
 from guanxi.customers import queries as customer_queries
@@ -44,10 +44,7 @@ def _deal_or_404(request, pk: int) -> Deal:
 
 
 def _safe_next(request, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return target
-    return fallback
+    return safe_next(request, fallback)
 
 
 # --------------------------------------------------------------------------- board and list
@@ -381,10 +378,10 @@ def pipeline_edit(request, pk: int | None = None):
     if "add_row" in request.POST:
         rearranged = [*rows, forms.blank_stage()]
     for direction, step in (("up", -1), ("down", 1)):
-        raw = request.POST.get(direction, "")
-        if raw.isdigit() and len(raw) < 5:
-            i, j = int(raw), int(raw) + step
-            if 0 <= i < len(rows) and 0 <= j < len(rows):
+        i = as_int(request.POST.get(direction), minimum=0, maximum=9999)
+        if i is not None:
+            j = i + step
+            if i < len(rows) and 0 <= j < len(rows):
                 rows[i], rows[j] = rows[j], rows[i]
             rearranged = rows
     if rearranged is not None:

@@ -20,7 +20,7 @@ codes to its messages).
 """
 
 from guanxi.text.chinese import to_simplified
-from guanxi.text.cleaning import clean_text, fold_width
+from guanxi.text.cleaning import clean_free_text, clean_text, fold_width, has_control_chars
 from guanxi.text.contacts import normalize_email, normalize_wechat_id
 from guanxi.text.errors import (
     REASON_CONTROL_CHARS,
@@ -39,6 +39,8 @@ from guanxi.text.pinyin import pinyin_full, pinyin_initials, search_keys
 
 __all__ = [
     "REASON_CONTROL_CHARS",
+    "clean_free_text",
+    "has_control_chars",
     "REASON_EMPTY",
     "REASON_INVALID_EMAIL",
     "REASON_INVALID_PHONE",

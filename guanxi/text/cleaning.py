@@ -63,6 +63,26 @@ def clean_text(raw: str, *, max_length: int, field: str = "") -> str:
     return text
 
 
+def clean_free_text(raw: str, *, max_length: int, field: str = "", multiline: bool = True) -> str:
+    """The one cleaning of free text from any entry point (forms, API, imports, webhooks): notes,
+    descriptions, deal names, references. "" when blank.
+
+    Strips, drops invisible copy/paste junk, and rejects control characters (NUL included: the
+    databases refuse it), lone surrogates ("\\ud800": not storable as UTF-8, a 500 before) and bidi
+    overrides; tabs and line breaks are kept when `multiline`, else whitespace runs are collapsed.
+    Markup is allowed: free text is always escaped on output. Rejects text over `max_length`.
+    """
+    if not isinstance(raw, str):
+        raise TypeError("clean_free_text() expects a str")
+    text = raw.translate(DROP_INVISIBLE)
+    if has_control_chars(text):
+        raise fail(REASON_CONTROL_CHARS, "control_chars", field)
+    text = text.strip() if multiline else collapse_ws(text)
+    if len(text) > max_length:
+        raise fail(REASON_TOO_LONG, "too_long", field)
+    return text
+
+
 def fold_width(text: str) -> str:
     """Full-width ASCII characters and the ideographic space to their half-width forms."""
     return text.translate(FULLWIDTH_ALL)

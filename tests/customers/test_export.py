@@ -18,7 +18,7 @@ from guanxi.core.permissions import DataScope, Perm
 from guanxi.customers import actions
 from guanxi.customers.models import Customer
 from guanxi.customization import actions as customization
-from guanxi.customization.models import FieldType
+from guanxi.customization.models import CustomField, FieldType
 from tests.factories import PASSWORD, make_customer, make_user
 
 pytestmark = pytest.mark.django_db
@@ -233,3 +233,26 @@ def test_a_linked_customer_the_user_cannot_see_is_shown_by_id_in_the_list_and_th
     assert rows["客户甲"] == str(hidden.pk) and rows["客户丁"] == shown.name
     page = client.get("/customers/", params).content.decode()
     assert hidden.name not in page and shown.name in page
+
+
+def test_formulas_in_header_labels_are_never_formulas_in_the_files(setup):
+    """Hole (issue 9 §8): a custom field's label became the header cell as it was. The old code wrote
+    `=HYPERLINK(...)` as a live formula into the XLSX header and unescaped into the CSV header row;
+    headers are now neutralised as data cells are."""
+    org = setup
+    label = '=HYPERLINK("http://evil.example","Grade")'
+    customization.update_custom_field(
+        CustomField.objects.get(key="grade").pk,
+        {"label_en": label, "label_zh": "@SUM(1)"},
+        actor=org.admin,
+    )
+    client = client_for(org.marketing)
+    params = {"fb": "1", "col": ["name", "cf.grade"]}
+    header = csv_rows(client.get("/customers/export.csv", params))[0]
+    assert header[1] == "'" + label
+    response = client.get("/customers/export.xlsx", params)
+    workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    cell = next(workbook.active.iter_rows(max_row=1))[1]
+    assert (cell.value, cell.data_type) == (label, "s")  # text, not a formula
+    zh = csv_rows(client_for(org.marketing, "zh-hans").get("/customers/export.csv", params))[0]
+    assert zh[1] == "'@SUM(1)"

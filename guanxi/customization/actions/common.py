@@ -7,6 +7,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.customization.models import CustomField
 
 DEFINITION_FIELDS = [
@@ -23,7 +24,9 @@ def definition_snapshot(definition: CustomField) -> dict:
 def clean_text(data: dict, name: str, limit: int, errors: dict, *, required: bool = False) -> str:
     value = data.get(name)
     text = "" if value is None else str(value).strip()
-    if required and not text:
+    if normalize.has_control_chars(text):  # NUL, lone surrogates...: the shared text-cleaning rule
+        errors.setdefault(name, []).append(_("Must not contain control characters."))
+    elif required and not text:
         errors.setdefault(name, []).append(_("This field is required."))
     elif len(text) > limit:
         errors.setdefault(name, []).append(_("At most %(limit)s characters.") % {"limit": limit})

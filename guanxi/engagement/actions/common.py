@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.core import audit
 from guanxi.core.events import emit
 from guanxi.core.models import AuditAction, User
@@ -44,7 +45,9 @@ def read_datetime(value: Any, field: str, errors: dict) -> dt.datetime | None:
 def read_text(value: Any, field: str, limit: int, errors: dict, *, required: bool = False) -> str:
     """Stripped text; a missing required value or one over `limit` adds a message to `errors[field]`."""
     text = "" if value is None else str(value).strip()
-    if required and not text:
+    if normalize.has_control_chars(text):  # NUL, lone surrogates...: the shared text-cleaning rule
+        errors.setdefault(field, []).append(_("Must not contain control characters."))
+    elif required and not text:
         errors.setdefault(field, []).append(_("This field is required."))
     elif len(text) > limit:
         errors.setdefault(field, []).append(_("Must be at most %(max)d characters.") % {"max": limit})

@@ -1,15 +1,17 @@
 """Inbound webhooks (入站 Webhook): web forms, mini programs, e-commerce orders and POS push to us.
 
-One call is `POST /inbound/<slug>/` with a JSON object body, signed with the source's secret:
+One call is `POST /inbound/<slug>/` with a JSON object body, signed with the source's secret as
+Standard Webhooks specifies (see `signing.py`; the deprecated X-Guanxi-Signature scheme with a
+separate Idempotency-Key is accepted until `signing.LEGACY_ACCEPTED_UNTIL`):
 
-    X-Guanxi-Timestamp: <unix seconds>
-    X-Guanxi-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">
-    Idempotency-Key: <unique per event; retries reuse it>
+    webhook-id: <unique per event; retries reuse it: the idempotency key>
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>">
 
 `handle_delivery()` checks the call in this order and answers with JSON:
 body too large → 413; bad or missing signature, or a timestamp more than 5 minutes off → 401
-(nothing stored); not a JSON object → 400; no idempotency key → 400; a key already seen → the
-stored response again (`replayed`); otherwise the payload is mapped to customer fields and goes
+(nothing stored); not a JSON object → 400; no idempotency key → 400; a key already seen (or, in
+the deprecated scheme, a signature already seen) → the stored response again (`replayed`); otherwise the payload is mapped to customer fields and goes
 through the identity pipeline (`actions.ingest_customer`), and the delivery row is written in the
 same transaction as the customer (and order). A payload the pipeline rejects is answered 422 and
 stored as such, so a retry with the same key gets the same 422.
@@ -23,12 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import hashlib
-import hmac
 import json
+import logging
 import math
-import secrets
-import time
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
@@ -42,6 +41,21 @@ from django.utils.translation import gettext as _
 from guanxi import text as normalize
 from guanxi.core.context import current_request_id
 from guanxi.customers import actions
+from guanxi.customers.inbound import signing
+from guanxi.customers.inbound.signing import (  # noqa: F401  (the module's public names)
+    LEGACY_ACCEPTED_UNTIL,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    TIMESTAMP_TOLERANCE_SECONDS,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    generate_secret,
+    signature,
+    signed_headers,
+    standard_headers,
+    verify_signature,
+)
 from guanxi.customers.models import (
     Channel,
     ContactKind,
@@ -56,16 +70,13 @@ from guanxi.sales.events import SalesEvent
 from guanxi.sales.models import Order
 
 MAX_BODY_BYTES = 256 * 1024
-TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
-MAX_KEY_LENGTH = 200  # InboundDelivery.idempotency_key
+MAX_KEY_LENGTH = signing.MAX_ID_LENGTH  # InboundDelivery.idempotency_key
 MAX_EXTERNAL_ID_LENGTH = 200
 ORDER_NUMBER_MAX = 40  # sales.Order.number
 
-TIMESTAMP_HEADER = "X-Guanxi-Timestamp"
-SIGNATURE_HEADER = "X-Guanxi-Signature"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_HEADER = "Idempotency-Key"  # deprecated scheme only; Standard Webhooks uses webhook-id
 REPLAYED_HEADER = "Idempotent-Replayed"
-SIGNATURE_SCHEME = "sha256"
+logger = logging.getLogger(__name__)
 
 ORDER_CREATED = SalesEvent.ORDER_CREATED
 
@@ -183,56 +194,6 @@ class InboundResponse(NamedTuple):
 
 class PayloadError(Exception):
     """The body cannot be processed at all (400): nothing is stored."""
-
-
-# --------------------------------------------------------------------------- signing
-
-
-def generate_secret() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def signature(secret: str, timestamp: str | int, body: bytes) -> str:
-    """The X-Guanxi-Signature value for a body: "sha256=" + hex HMAC-SHA256 of "<timestamp>.<body>"."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"{SIGNATURE_SCHEME}={mac.hexdigest()}"
-
-
-def signed_headers(secret: str, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
-    """Timestamp and signature headers for a body (for senders written in Python, and tests)."""
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    return {TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature(secret, ts, body)}
-
-
-def _header(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), "")
-    return str(value or "").strip()
-
-
-def verify_signature(
-    secret: str, headers: Mapping[str, str], body: bytes, *, now: float | None = None
-) -> str | None:
-    """None when the call is authentic and fresh, else the reason to answer 401 with."""
-    timestamp = _header(headers, TIMESTAMP_HEADER)
-    provided = _header(headers, SIGNATURE_HEADER)
-    if not timestamp or not provided:
-        return _("Missing X-Guanxi-Timestamp or X-Guanxi-Signature header.")
-    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
-        return _("X-Guanxi-Timestamp must be a Unix time in seconds.")
-    if not secret:
-        return _("Invalid signature.")
-    expected = signature(secret, timestamp, body)
-    if not hmac.compare_digest(expected.encode(), provided.lower().encode("utf-8", "replace")):
-        return _("Invalid signature.")
-    now = time.time() if now is None else now
-    if abs(now - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
-        return _(
-            "The timestamp is more than %(minutes)d minutes away from our clock; check the sender's clock."
-        ) % {"minutes": TIMESTAMP_TOLERANCE_SECONDS // 60}
-    return None
 
 
 # --------------------------------------------------------------------------- payload and mapping
@@ -489,8 +450,9 @@ def map_payload(source: InboundSource, payload: dict[str, Any], mapping: dict[st
 
 
 def idempotency_key(headers: Mapping[str, str], payload: dict[str, Any], mapping: dict[str, str]) -> str:
-    """The Idempotency-Key header, else the payload field the mapping names (e.g. the order id)."""
-    key = _header(headers, IDEMPOTENCY_HEADER)
+    """Deprecated scheme: the Idempotency-Key header, else the payload field the mapping names (e.g.
+    the order id). Under Standard Webhooks the signed webhook-id is the key."""
+    key = signing.header(headers, IDEMPOTENCY_HEADER)
     if not key and mapping.get("idempotency_key"):
         try:
             key = _text(resolve(payload, mapping["idempotency_key"])) or ""
@@ -584,12 +546,17 @@ def _apply(
 
 
 def _process(
-    source: InboundSource, key: str, payload: dict[str, Any], mapping: dict[str, str]
+    source: InboundSource, key: str, payload: dict[str, Any], mapping: dict[str, str], legacy_signature: str
 ) -> InboundResponse:
     with transaction.atomic():
-        # Claim the key first: a concurrent duplicate waits here and then fails on the unique index.
+        # Claim the key (and a deprecated-scheme signature) first: a concurrent duplicate waits here
+        # and then fails on the unique index.
         delivery = InboundDelivery.objects.create(
-            source=source, idempotency_key=key, payload=payload, status_code=HTTPStatus.ACCEPTED
+            source=source,
+            idempotency_key=key,
+            legacy_signature=legacy_signature,
+            payload=payload,
+            status_code=HTTPStatus.ACCEPTED,
         )
         customer = None
         try:
@@ -615,6 +582,24 @@ def active_source(slug: str) -> InboundSource | None:
     return InboundSource.objects.select_related("default_owner").filter(slug=slug, is_active=True).first()
 
 
+def _previous(source: InboundSource, key: str, legacy_signature: str) -> InboundDelivery | None:
+    """The delivery this call repeats: same key, or (deprecated scheme) the same signed copy."""
+    previous = InboundDelivery.objects.filter(source=source, idempotency_key=key).first()
+    if previous is None and legacy_signature:
+        previous = InboundDelivery.objects.filter(source=source, legacy_signature=legacy_signature).first()
+    return previous
+
+
+def _note_legacy_use(source: InboundSource) -> None:
+    logger.warning(
+        "Inbound source %s signs with the deprecated X-Guanxi-Signature scheme (accepted until %s); "
+        "switch the sender to Standard Webhooks.",
+        source.slug,
+        signing.LEGACY_ACCEPTED_UNTIL.isoformat(),
+    )
+    InboundSource.objects.filter(pk=source.pk).update(legacy_signature_used_at=timezone.now())
+
+
 def handle_delivery(
     source: InboundSource, headers: Mapping[str, str], body: bytes, *, now: float | None = None
 ) -> InboundResponse:
@@ -624,22 +609,24 @@ def handle_delivery(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             _("The body is larger than %(max)d KB.") % {"max": MAX_BODY_BYTES // 1024},
         )
-    failure = verify_signature(source.secret, headers, body, now=now)
-    if failure:
-        return _error(HTTPStatus.UNAUTHORIZED, failure)
+    verified = signing.verify(source.secret, headers, body, now=now)
+    if verified.failure:
+        return _error(HTTPStatus.UNAUTHORIZED, verified.failure)
     mapping = effective_mapping(source)
     try:
         payload = parse_payload(body)
-        key = idempotency_key(headers, payload, mapping)
+        key = verified.message_id or idempotency_key(headers, payload, mapping)
     except PayloadError as exc:
         return _error(HTTPStatus.BAD_REQUEST, str(exc))
-    previous = InboundDelivery.objects.filter(source=source, idempotency_key=key).first()
+    if verified.legacy_signature:
+        _note_legacy_use(source)
+    previous = _previous(source, key, verified.legacy_signature)
     if previous is not None:
         return _replay(previous)
     try:
-        return _process(source, key, payload, mapping)
+        return _process(source, key, payload, mapping, verified.legacy_signature)
     except IntegrityError:
-        previous = InboundDelivery.objects.filter(source=source, idempotency_key=key).first()
+        previous = _previous(source, key, verified.legacy_signature)
         if previous is None:
             raise
         return _replay(previous)
