@@ -113,16 +113,18 @@ def prepare(vendor: str, now, *, due_share: float, task_share: float, overdue_sh
     }
 
 
-def bare_due_count(vendor: str, pool_actions, now) -> dict:
-    """Floor for finding the work: count the due customers of every pool with the sweep's own WHERE
-    (`due_queryset`), without locking or writing anything."""
-    from guanxi.engagement.models import Pool
-
+def bare_due_count(vendor: str, reclaim_actions, now) -> dict:
+    """Floor for finding the work: count the due customers of every pool with the sweep's own pool
+    map and WHERE (`due_queryset`, all rules), without locking or writing anything."""
     started, due = time.perf_counter(), 0
-    for pool in Pool.objects.all():
-        departments = list(pool.departments.values_list("pk", flat=True))
-        owners = pool_actions._owners_of(pool.pk, departments, Pool.objects.get(is_default=True).pk)
-        due += pool_actions.due_queryset(pool, owners, now).count()
+    pools = reclaim_actions.PoolMap.load()
+    departments = pools.departments_by_pool()
+    for pool in pools.pools.values():
+        members = departments.get(pool.pk, [])
+        if not members and pool.pk != pools.default_id:
+            continue
+        owners = reclaim_actions._owners_of(pool.pk, members, pools.default_id)
+        due += reclaim_actions.due_queryset(pool, owners, now).count()
     return {"due": due, "seconds": round(time.perf_counter() - started, 2)}
 
 
