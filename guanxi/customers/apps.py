@@ -11,9 +11,10 @@ class CustomersConfig(AppConfig):
         from guanxi import text as normalize
         from guanxi.core import sensitive
         from guanxi.core.models import FieldType
-        from guanxi.customers import fields, tasks, tasks_quality  # noqa: F401  (registers worker tasks)
+        from guanxi.customers import fields, panels, tasks, tasks_quality  # noqa: F401  (registers worker tasks)
 
         fields.register()
+        panels.register()  # the customer page's own tabs; other apps add theirs (customers.panels)
         # Phones (contact points and phone-type custom fields) are masked as 138****5678.
         sensitive.register_type(
             FieldType.PHONE, mask=normalize.mask_phone, display=normalize.format_phone_display
