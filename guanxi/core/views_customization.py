@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from guanxi.core import customfields, customization
 from guanxi.core.converters import as_id
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.forms_customization import (
     CustomFieldForm,
     MergeValueForm,
@@ -184,8 +184,6 @@ def field_edit(request, pk: int):
                 )
             except ValidationError as exc:
                 add_action_errors(form, exc)
-            except NotFound:
-                raise Http404 from None
             else:
                 messages.success(request, _("Custom field “%(label)s” saved.") % {"label": saved.label_zh})
                 return redirect(_fields_url(saved.object_type))
@@ -213,8 +211,6 @@ def field_rename(request, pk: int):
                 )
             except ValidationError as exc:
                 add_action_errors(form, exc)
-            except NotFound:
-                raise Http404 from None
             else:
                 if saved.key != old_key:
                     messages.success(
@@ -239,8 +235,6 @@ def field_delete(request, pk: int):
             saved = customization.delete_custom_field(definition.pk, actor=request.user)
         except ValidationError as exc:
             error = " ".join(exc.messages)
-        except NotFound:
-            raise Http404 from None
         else:
             messages.success(
                 request,
@@ -264,8 +258,6 @@ def field_restore(request, pk: int):
         saved = customization.restore_custom_field(definition.pk, actor=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    except NotFound:
-        raise Http404 from None
     else:
         messages.success(
             request,
@@ -377,8 +369,6 @@ def picklist_edit(request, pk: int):
                 saved = customization.save_picklist(data, actor=request.user, picklist_id=picklist.pk)
             except ValidationError as exc:
                 add_action_errors(form, exc)
-            except NotFound:
-                raise Http404 from None
             else:
                 messages.success(request, _("Picklist “%(label)s” saved.") % {"label": saved.label_zh})
                 return redirect("customization:picklist_edit", pk=saved.pk)
@@ -463,8 +453,6 @@ def tag_edit(request, pk: int | None = None):
                 )
             except ValidationError as exc:
                 add_action_errors(form, exc)
-            except NotFound:
-                raise Http404 from None
             else:
                 messages.success(request, _("Tag “%(name)s” saved.") % {"name": saved.name})
                 return redirect("customization:tags")

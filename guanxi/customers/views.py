@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, panels, queries
 from guanxi.customers.actions import IngestOutcome
@@ -151,8 +151,6 @@ def customer_edit(request, pk: int):
             form.add_action_errors(exc)
         except DuplicateFound as exc:
             duplicates = exc
-        except NotFound:
-            raise Http404
         else:
             messages.success(request, _("Customer saved."))
             return redirect("customers:detail", pk=customer.pk)
@@ -164,10 +162,7 @@ def customer_edit(request, pk: int):
 @login_required
 @require_POST
 def customer_delete(request, pk: int):
-    try:
-        actions.delete_customer(pk, actor=request.user)
-    except NotFound:
-        raise Http404
+    actions.delete_customer(pk, actor=request.user)
     messages.success(request, _("Customer moved to the recycle bin."))
     return redirect("customers:list")
 
@@ -189,9 +184,6 @@ def recycle_bin(request):
 @login_required
 @require_POST
 def customer_restore(request, pk: int):
-    try:
-        actions.restore_customer(pk, actor=request.user)
-    except NotFound:
-        raise Http404
+    actions.restore_customer(pk, actor=request.user)
     messages.success(request, _("Customer restored."))
     return redirect("customers:detail", pk=pk)

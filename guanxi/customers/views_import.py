@@ -14,13 +14,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.permissions import Perm
 from guanxi.customers import importing
 from guanxi.customers.models import ImportJob, ImportMapping, ImportStatus
@@ -110,8 +111,6 @@ def preview(request, pk: int):
             importing.confirm_import(
                 job.pk, actor=request.user, mapping=mapping, update_existing=update_existing, save_as=save_as
             )
-        except NotFound:
-            raise Http404
         except ValidationError as exc:
             errors = exc.messages
         else:
@@ -168,8 +167,6 @@ def progress(request, pk: int):
     require(request.user, Perm.CUSTOMER_IMPORT)
     job = _job_or_404(request, pk)
     if request.htmx and job.status == ImportStatus.STAGED:
-        from django.urls import reverse
-
         return HttpResponseClientRedirect(reverse("imports:preview", args=[job.pk]))
     return render(request, "customers/import_progress.html", _progress_context(job))
 

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, merging, quality, queries
 from guanxi.customers.models import Customer, DuplicateCandidate, QualityReport, ReviewStatus
@@ -61,8 +61,6 @@ def review_queue(request):
 def decide(request, pk: int):
     try:
         actions.decide_duplicate(pk, request.POST.get("decision", ""), actor=request.user)
-    except NotFound:
-        raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect(request.POST.get("next") or "quality:duplicates")
@@ -95,8 +93,6 @@ def merge(request, a: int, b: int):
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-        except NotFound:
-            raise Http404
         else:
             messages.success(request, _("Customers merged. You can undo this from the customer's history."))
             return redirect("customers:detail", pk=record.survivor_id)
@@ -129,8 +125,6 @@ def merge(request, a: int, b: int):
 def undo_merge(request, pk: int):
     try:
         record = actions.unmerge(pk, actor=request.user)
-    except NotFound:
-        raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("quality:duplicates")

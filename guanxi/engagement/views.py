@@ -11,7 +11,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from guanxi.core.exceptions import NotFound
 from guanxi.customers import queries as customer_queries
 from guanxi.engagement import actions
 from guanxi.engagement.forms import FollowUpForm, TaskForm, add_action_errors
@@ -35,8 +34,6 @@ def log_follow_up(request, customer_id: int):
             actions.log_follow_up(customer_id, form.to_action_data(), actor=request.user)
         except ValidationError as exc:
             add_action_errors(form, exc)
-        except NotFound:
-            raise Http404
         else:
             messages.success(request, _("Follow-up saved."))
             return redirect("customers:detail", pk=customer_id)
@@ -68,8 +65,6 @@ def _close_task(request, task_id: int, *, cancel: bool):
     close = actions.cancel_task if cancel else actions.complete_task
     try:
         close(task_id, actor=request.user)
-    except NotFound:
-        raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     if request.htmx:
@@ -96,8 +91,6 @@ def cadence_state(request, enrollment_id: int):
         enrollment = actions.set_cadence_state(
             enrollment_id, request.POST.get("state", ""), actor=request.user
         )
-    except NotFound:
-        raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return _back(request, "today")
@@ -107,12 +100,7 @@ def cadence_state(request, enrollment_id: int):
 @login_required
 @require_POST
 def start_cadence(request, customer_id: int):
-    try:
-        enrollment = actions.start_cadence(
-            customer_id, request.POST.get("cadence") or None, actor=request.user
-        )
-    except NotFound:
-        raise Http404
+    enrollment = actions.start_cadence(customer_id, request.POST.get("cadence") or None, actor=request.user)
     if enrollment is None:
         messages.info(request, _("No cadence applies, or one is already running."))
     return redirect("customers:detail", pk=customer_id)

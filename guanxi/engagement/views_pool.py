@@ -8,14 +8,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.permissions import Perm
 from guanxi.engagement import pool as pool_actions
 from guanxi.engagement.pool import ClaimRefused, PoolMap, ReleaseRefused
@@ -105,8 +104,6 @@ def pool_release(request, pk: int):
     """Give a customer back to the pool. POST `reason` (optional) and `next` (where to go after)."""
     try:
         customer = pool_actions.release(pk, actor=request.user, reason=request.POST.get("reason", ""))
-    except NotFound:
-        raise Http404
     except ReleaseRefused as exc:
         messages.error(request, exc.message)
     except ValidationError as exc:
