@@ -10,10 +10,11 @@ class CustomersConfig(AppConfig):
     def ready(self) -> None:
         from guanxi import text as normalize
         from guanxi.core import sensitive
-        from guanxi.customers import fields, tasks, tasks_quality  # noqa: F401  (registers worker tasks)
+        from guanxi.customers import fields, panels, tasks, tasks_quality  # noqa: F401  (registers worker tasks)
         from guanxi.customization.models import FieldType
 
         fields.register()
+        panels.register()  # the customer page's own tabs; other apps add theirs (customers.panels)
         # Phones (contact points and phone-type custom fields) are masked as 138****5678.
         sensitive.register_type(
             FieldType.PHONE, mask=normalize.mask_phone, display=normalize.format_phone_display

@@ -7,32 +7,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Sum
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
-from guanxi.core import audit
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.permissions import Perm
-from guanxi.customers import actions, queries
+from guanxi.customers import actions, panels, queries
 from guanxi.customers.actions import IngestOutcome
 from guanxi.customers.forms import CustomerForm, custom_field_sections
 from guanxi.customers.identity import DuplicateFound
 from guanxi.customers.models import ContactKind, Customer, CustomerKind
-from guanxi.engagement.fields import follow_up_type_labels
-from guanxi.engagement.forms import FollowUpForm, TaskForm
-from guanxi.engagement.models import EnrollmentStatus, TaskStatus
-
-TABS = [
-    ("timeline", gettext_lazy("Timeline")),
-    ("deals", gettext_lazy("Deals")),
-    ("orders", gettext_lazy("Orders")),
-    ("history", gettext_lazy("Change history")),
-]
 
 
 def _visible_or_404(request, pk: int) -> Customer:
@@ -50,9 +36,11 @@ def _can_see(request, customer: Customer) -> bool:
 @login_required
 def customer_detail(request, pk: int):
     customer = _visible_or_404(request, pk)
-    tab = request.GET.get("tab", "timeline")
-    if tab not in dict(TABS):
-        tab = "timeline"
+    tabs = panels.shown_tabs(request.user)
+    keys = [t.key for t in tabs]
+    tab = request.GET.get("tab", "")
+    if tab not in keys:
+        tab = keys[0] if keys else ""  # no tab asked for, or an old link to a tab that is gone
     points = [
         {
             "point": p,
@@ -64,66 +52,28 @@ def customer_detail(request, pk: int):
     context = {
         "customer": customer,
         "contacts": points,
-        "tabs": TABS,
+        "tabs": tabs,
         "tab": tab,
+        "active_tab": panels.tab_for(request, customer, tab) if tab else None,
+        "cards": panels.shown_cards(request, customer),
         "company_contacts": customer.contacts.visible_to(request.user).alive()[:20]
         if customer.kind == CustomerKind.COMPANY
         else [],
         "can_edit": request.user.has_perm_code(Perm.CUSTOMER_CHANGE),
         "can_delete": request.user.has_perm_code(Perm.CUSTOMER_DELETE),
-        "can_assign": request.user.has_perm_code(Perm.CUSTOMER_ASSIGN),
-        "follow_up_form": FollowUpForm(),
-        "task_form": TaskForm(),
-        "open_tasks": customer.tasks.filter(status=TaskStatus.OPEN)
-        .select_related("owner")
-        .order_by("due_at")[:20],
-        "enrollments": customer.cadences.filter(
-            status__in=[EnrollmentStatus.ACTIVE, EnrollmentStatus.PAUSED]
-        ).select_related("cadence"),
         "custom_sections": custom_field_sections(customer, request.user),
-        **_tab_context(request, customer, tab),
     }
     return render(request, "customers/detail.html", context)
-
-
-def _tab_context(request, customer: Customer, tab: str) -> dict:
-    context: dict = {"tab": tab}
-    if tab in ("timeline", "orders"):
-        orders = customer.orders.order_by("-ordered_at")
-        context["order_stats"] = orders.aggregate(
-            count=Count("id"), total=Sum("amount"), last=Max("ordered_at")
-        )
-        context["orders"] = orders[:50]
-    if tab in ("timeline", "history"):
-        context["history"] = queries.present_history(audit.history_for(customer)[:50], request.user, customer)
-    if tab == "history":
-        context["merges"] = queries.merge_history(customer)
-        context["can_merge"] = request.user.has_perm_code(Perm.CUSTOMER_MERGE)
-    if tab == "deals":
-        from guanxi.sales.queries import customer_deals
-
-        context["deals"] = customer_deals(request.user, customer)[:50]
-        context["can_add_deal"] = request.user.has_perm_code(Perm.CUSTOMER_CHANGE)
-    if tab == "timeline":
-        follow_ups = list(customer.follow_ups.select_related("author")[:50])
-        kinds = follow_up_type_labels()
-        for follow_up in follow_ups:
-            zh, en = kinds.get(follow_up.kind, (follow_up.kind, follow_up.kind))
-            follow_up.kind_label = en if translation.get_language().startswith("en") and en else zh
-        items = [{"at": f.occurred_at, "kind": "follow_up", "obj": f} for f in follow_ups]
-        items += [{"at": o.ordered_at, "kind": "order", "obj": o} for o in context["orders"]]
-        items += [{"at": e.created_at, "kind": "change", "obj": e} for e in context["history"]]
-        context["timeline"] = sorted(items, key=lambda i: i["at"], reverse=True)[:50]
-    return context
 
 
 @login_required
 def customer_tab(request, pk: int, tab: str):
     customer = _visible_or_404(request, pk)
-    if tab not in dict(TABS):
+    active_tab = panels.tab_for(request, customer, tab)
+    if active_tab is None:
         raise Http404
     return render(
-        request, "customers/_tab.html", {"customer": customer, **_tab_context(request, customer, tab)}
+        request, "customers/_tab.html", {"customer": customer, "tab": tab, "active_tab": active_tab}
     )
 
 
@@ -201,8 +151,6 @@ def customer_edit(request, pk: int):
             form.add_action_errors(exc)
         except DuplicateFound as exc:
             duplicates = exc
-        except NotFound:
-            raise Http404
         else:
             messages.success(request, _("Customer saved."))
             return redirect("customers:detail", pk=customer.pk)
@@ -214,10 +162,7 @@ def customer_edit(request, pk: int):
 @login_required
 @require_POST
 def customer_delete(request, pk: int):
-    try:
-        actions.delete_customer(pk, actor=request.user)
-    except NotFound:
-        raise Http404
+    actions.delete_customer(pk, actor=request.user)
     messages.success(request, _("Customer moved to the recycle bin."))
     return redirect("customers:list")
 
@@ -239,9 +184,6 @@ def recycle_bin(request):
 @login_required
 @require_POST
 def customer_restore(request, pk: int):
-    try:
-        actions.restore_customer(pk, actor=request.user)
-    except NotFound:
-        raise Http404
+    actions.restore_customer(pk, actor=request.user)
     messages.success(request, _("Customer restored."))
     return redirect("customers:detail", pk=pk)

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.permissions import Perm
 from guanxi.customers import importing
 from guanxi.customers.models import ImportJob, ImportMapping, ImportStatus
@@ -105,8 +105,6 @@ def preview(request, pk: int):
             importing.confirm_import(
                 job.pk, actor=request.user, mapping=mapping, update_existing=update_existing, save_as=save_as
             )
-        except NotFound:
-            raise Http404
         except ValidationError as exc:
             errors = exc.messages
         else:

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from guanxi.core.converters import as_id
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.http import safe_next
 from guanxi.core.models import User
 from guanxi.core.permissions import Perm
@@ -248,8 +248,6 @@ def save_view(request):
         data.pop("name")
     try:
         view = customization.save_view(OBJECT, data, actor=request.user, view_id=view_id)
-    except NotFound:
-        raise Http404 from None
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect(f"{reverse('customers:list')}?{params.urlencode()}")
@@ -260,10 +258,7 @@ def save_view(request):
 @login_required
 @require_POST
 def delete_view(request, pk: int):
-    try:
-        customization.delete_view(pk, actor=request.user)
-    except NotFound:
-        raise Http404 from None
+    customization.delete_view(pk, actor=request.user)
     messages.success(request, _("View deleted."))
     return redirect("customers:list")
 
@@ -305,8 +300,6 @@ def kanban_move(request):
     data = {"custom_fields": {spec.key: value}} if spec.is_custom else {spec.ref: value}
     try:
         actions.update_customer(customer_id, data, actor=request.user)
-    except NotFound:
-        raise Http404 from None
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return _back(request)

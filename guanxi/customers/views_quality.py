@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from guanxi.core.converters import as_id
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.customers import actions, merging, quality, queries
@@ -63,8 +63,6 @@ def review_queue(request):
 def decide(request, pk: int):
     try:
         actions.decide_duplicate(pk, request.POST.get("decision", ""), actor=request.user)
-    except NotFound:
-        raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     return redirect(safe_next(request) or "quality:duplicates")
@@ -97,8 +95,6 @@ def merge(request, a: int, b: int):
             )
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-        except NotFound:
-            raise Http404
         else:
             messages.success(request, _("Customers merged. You can undo this from the customer's history."))
             return redirect("customers:detail", pk=record.survivor_id)
@@ -131,8 +127,6 @@ def merge(request, a: int, b: int):
 def undo_merge(request, pk: int):
     try:
         record = actions.unmerge(pk, actor=request.user)
-    except NotFound:
-        raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("quality:duplicates")

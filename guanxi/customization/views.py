@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from guanxi.core.converters import as_id, as_int
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.models import Role
 from guanxi.core.permissions import Perm
 from guanxi.customization import actions as customization
@@ -185,8 +185,6 @@ def field_edit(request, pk: int):
                 )
             except ValidationError as exc:
                 add_action_errors(form, exc)
-            except NotFound:
-                raise Http404 from None
             else:
                 messages.success(request, _("Custom field “%(label)s” saved.") % {"label": saved.label_zh})
                 return redirect(_fields_url(saved.object_type))
@@ -214,8 +212,6 @@ def field_rename(request, pk: int):
                 )
             except ValidationError as exc:
                 add_action_errors(form, exc)
-            except NotFound:
-                raise Http404 from None
             else:
                 if saved.key != old_key:
                     messages.success(
@@ -240,8 +236,6 @@ def field_delete(request, pk: int):
             saved = customization.delete_custom_field(definition.pk, actor=request.user)
         except ValidationError as exc:
             error = " ".join(exc.messages)
-        except NotFound:
-            raise Http404 from None
         else:
             messages.success(
                 request,
@@ -265,8 +259,6 @@ def field_restore(request, pk: int):
         saved = customization.restore_custom_field(definition.pk, actor=request.user)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-    except NotFound:
-        raise Http404 from None
     else:
         messages.success(
             request,
@@ -376,8 +368,6 @@ def picklist_edit(request, pk: int):
                 saved = customization.save_picklist(data, actor=request.user, picklist_id=picklist.pk)
             except ValidationError as exc:
                 add_action_errors(form, exc)
-            except NotFound:
-                raise Http404 from None
             else:
                 messages.success(request, _("Picklist “%(label)s” saved.") % {"label": saved.label_zh})
                 return redirect("customization:picklist_edit", pk=saved.pk)
@@ -462,8 +452,6 @@ def tag_edit(request, pk: int | None = None):
                 )
             except ValidationError as exc:
                 add_action_errors(form, exc)
-            except NotFound:
-                raise Http404 from None
             else:
                 messages.success(request, _("Tag “%(name)s” saved.") % {"name": saved.name})
                 return redirect("customization:tags")

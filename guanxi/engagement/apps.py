@@ -12,6 +12,10 @@ class EngagementConfig(AppConfig):
 
         fields.register()
 
+        from guanxi.engagement import panels
+
+        panels.register()  # the customer page: follow-up form, open tasks, release button, timeline
+
         from guanxi.customers.ownership import register_policy
         from guanxi.engagement.actions.pool import PoolOwnershipPolicy
 

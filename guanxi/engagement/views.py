@@ -10,7 +10,6 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from guanxi.core.exceptions import NotFound
 from guanxi.core.http import safe_next
 from guanxi.customers import queries as customer_queries
 from guanxi.engagement.actions import cadences, follow_ups
@@ -32,8 +31,6 @@ def log_follow_up(request, customer_id: int):
             follow_ups.log_follow_up(customer_id, form.to_action_data(), actor=request.user)
         except ValidationError as exc:
             add_action_errors(form, exc)
-        except NotFound:
-            raise Http404
         else:
             messages.success(request, _("Follow-up saved."))
             return redirect("customers:detail", pk=customer_id)
@@ -65,8 +62,6 @@ def _close_task(request, task_id: int, *, cancel: bool):
     close = follow_ups.cancel_task if cancel else follow_ups.complete_task
     try:
         close(task_id, actor=request.user)
-    except NotFound:
-        raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     if request.htmx:
@@ -93,8 +88,6 @@ def cadence_state(request, enrollment_id: int):
         enrollment = cadences.set_cadence_state(
             enrollment_id, request.POST.get("state", ""), actor=request.user
         )
-    except NotFound:
-        raise Http404
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return _back(request, "today")
@@ -104,12 +97,7 @@ def cadence_state(request, enrollment_id: int):
 @login_required
 @require_POST
 def start_cadence(request, customer_id: int):
-    try:
-        enrollment = cadences.start_cadence(
-            customer_id, request.POST.get("cadence") or None, actor=request.user
-        )
-    except NotFound:
-        raise Http404
+    enrollment = cadences.start_cadence(customer_id, request.POST.get("cadence") or None, actor=request.user)
     if enrollment is None:
         messages.info(request, _("No cadence applies, or one is already running."))
     return redirect("customers:detail", pk=customer_id)

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
@@ -81,8 +81,6 @@ def rule_edit(request, pk: int | None = None):
                 )
             except ValidationError as exc:
                 _add_action_errors(form, exc, {"member_ids": "members"})
-            except NotFound:
-                raise Http404
             else:
                 messages.success(request, _("Assignment rule “%(name)s” saved.") % {"name": saved.name})
                 return redirect("assignment:rules")
@@ -94,10 +92,7 @@ def rule_edit(request, pk: int | None = None):
 @login_required
 @require_POST
 def rule_delete(request, pk: int):
-    try:
-        assignment_rules.delete_rule(pk, actor=request.user)
-    except NotFound:
-        raise Http404
+    assignment_rules.delete_rule(pk, actor=request.user)
     messages.success(request, _("Assignment rule deleted."))
     return redirect("assignment:rules")
 

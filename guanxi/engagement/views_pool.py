@@ -8,14 +8,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from guanxi.core.converters import as_id
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.engagement.actions import pool as pool_actions
@@ -102,8 +101,6 @@ def pool_release(request, pk: int):
     """Give a customer back to the pool. POST `reason` (optional) and `next` (where to go after)."""
     try:
         customer = pool_actions.release(pk, actor=request.user, reason=request.POST.get("reason", ""))
-    except NotFound:
-        raise Http404
     except ReleaseRefused as exc:
         messages.error(request, exc.message)
     except ValidationError as exc:

@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, IntegerField, Value, When
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.messaging import actions
@@ -222,9 +222,6 @@ def deliveries(request: HttpRequest):
 @login_required
 @require_POST
 def retry(request: HttpRequest, pk: int):
-    try:
-        actions.retry_delivery(pk, actor=request.user)
-    except NotFound:
-        raise Http404
+    actions.retry_delivery(pk, actor=request.user)
     messages.success(request, _("The delivery will be sent again."))
     return redirect(safe_next(request) or "messaging:deliveries")

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 
 from guanxi.core import audit
 from guanxi.core.converters import as_id, as_int
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
@@ -206,8 +206,6 @@ def deal_move(request, pk: int):
     data["stage_id"] = stage.pk
     try:
         actions.update_deal(deal.pk, data, actor=request.user)
-    except NotFound:
-        raise Http404 from None
     except ValidationError as exc:
         if not full_form:
             if request.htmx:
@@ -267,8 +265,6 @@ def deal_create(request):
     if request.method == "POST" and form.is_valid():
         try:
             deal = actions.create_deal(customer.pk, form.to_action_data(), actor=request.user)
-        except NotFound:
-            raise Http404 from None
         except ValidationError as exc:
             form.add_action_errors(exc)
         else:
@@ -286,8 +282,6 @@ def deal_edit(request, pk: int):
     if request.method == "POST" and form.is_valid():
         try:
             actions.update_deal(deal.pk, form.to_action_data(changed_only=True), actor=request.user)
-        except NotFound:
-            raise Http404 from None
         except ValidationError as exc:
             form.add_action_errors(exc)
         else:
@@ -403,8 +397,6 @@ def pipeline_edit(request, pk: int | None = None):
     }
     try:
         saved = actions.save_pipeline(data, actor=request.user, pipeline_id=pipeline.pk if pipeline else None)
-    except NotFound:
-        raise Http404 from None
     except ValidationError as exc:
         for field, errors in exc.message_dict.items():
             if field in form.fields:

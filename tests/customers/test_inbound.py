@@ -28,6 +28,7 @@ from guanxi.customers.models import (
     InboundKind,
     InboundSource,
 )
+from guanxi.sales.events import SalesEvent
 from guanxi.sales.models import Order
 from tests.factories import PASSWORD, make_user
 
@@ -323,7 +324,7 @@ def test_an_ecommerce_order_creates_the_customer_and_the_order_once():
     assert (
         AuditEntry.objects.filter(object_id=order.pk, object_repr=order.number, action="create").count() == 1
     )
-    assert Event.objects.filter(name=inbound.ORDER_CREATED, object_id=order.pk).count() == 1
+    assert Event.objects.filter(name=SalesEvent.ORDER_CREATED, object_id=order.pk).count() == 1
     # Retried twice: replayed. Sent again later under another key (a platform's "order updated"
     # event): processed, but the order number is unique, so still one order and one customer.
     # (Issue 9 rewrote this: it sent the *same signed copy* under a new key, which is the replay
@@ -334,7 +335,7 @@ def test_an_ecommerce_order_creates_the_customer_and_the_order_once():
     assert other.status_code == 200
     assert other.json()["order"] == {**body["order"], "outcome": "unchanged"}
     assert Customer.objects.count() == 1 and Order.objects.count() == 1
-    assert Event.objects.filter(name=inbound.ORDER_CREATED).count() == 1
+    assert Event.objects.filter(name=SalesEvent.ORDER_CREATED).count() == 1
 
 
 @pytest.mark.django_db

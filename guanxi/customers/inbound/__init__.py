@@ -28,11 +28,11 @@ import decimal
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -65,9 +65,6 @@ from guanxi.customers.models import (
     InboundSource,
 )
 from guanxi.customization import registry as customfields
-from guanxi.sales import actions as sales_actions
-from guanxi.sales.events import SalesEvent
-from guanxi.sales.models import Order
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_KEY_LENGTH = signing.MAX_ID_LENGTH  # InboundDelivery.idempotency_key
@@ -78,7 +75,15 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"  # deprecated scheme only; Standard Webho
 REPLAYED_HEADER = "Idempotent-Replayed"
 logger = logging.getLogger(__name__)
 
-ORDER_CREATED = SalesEvent.ORDER_CREATED
+# Orders belong to `sales`, above this app: SalesConfig.ready() registers the writer of a paid order
+# (`sales.actions.create_order`, idempotent by the order number) with `register_order_writer`.
+_order_writer: Callable[..., tuple[Any, bool]] | None = None
+
+
+def register_order_writer(writer: Callable[..., tuple[Any, bool]]) -> None:
+    global _order_writer
+    _order_writer = writer
+
 
 CHANNEL_FOR_KIND: dict[str, str] = {
     InboundKind.WEB_FORM: Channel.WEBSITE,
@@ -496,14 +501,16 @@ def record_order(
     actor,
     currency: str = "CNY",
     custom_fields: dict[str, Any] | None = None,
-) -> tuple[Order, bool]:
-    """Record a paid order once through `sales.actions.create_order` (idempotent by its unique
-    number). Returns (order, created). Errors of the order's custom fields are keyed
+) -> tuple[Any, bool]:
+    """Record a paid order once through the registered order writer (`sales.actions.create_order`,
+    idempotent by its unique number). Returns (order, created). Errors of the order's custom fields are keyed
     "order.cf.<key>", as the mapping names them."""
     data = {"number": number, "amount": amount, "ordered_at": ordered_at, "channel": channel,
             "currency": currency, "custom_fields": custom_fields or {}}  # fmt: skip
+    if _order_writer is None:
+        raise ImproperlyConfigured("no order writer registered (customers.inbound.register_order_writer)")
     try:
-        return sales_actions.create_order(customer, data, actor=actor)
+        return _order_writer(customer, data, actor=actor)
     except ValidationError as exc:
         raise ValidationError(
             {ORDER_CUSTOM_PREFIX + k[len("custom_fields.") :] if k.startswith("custom_fields.") else k: v
