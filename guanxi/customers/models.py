@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from guanxi.core.models import FieldType
+from guanxi.core.permissions import Perm
 from guanxi.core.scopes import ScopedQuerySet
 
 
@@ -65,6 +67,12 @@ class ContactKind(models.TextChoices):
     WECHAT_ID = "wechat_id", _("WeChat ID")
     ADDRESS = "address", _("Address")
     EXTERNAL_ID = "external_id", _("External ID")
+
+
+# Contact points whose values are sensitive: kind -> (field type, the permission that reveals them).
+# The owner of the customer and holders of the permission see them in full, others masked
+# (`queries.present_contact`); audit entries store them protected (`snapshots.protect_snapshot`).
+SENSITIVE_CONTACTS = {ContactKind.PHONE: (FieldType.PHONE, Perm.CUSTOMER_VIEW_SENSITIVE)}
 
 
 class CustomerQuerySet(ScopedQuerySet):
