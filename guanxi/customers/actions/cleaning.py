@@ -18,15 +18,7 @@ from guanxi.core import customfields
 from guanxi.core.models import CustomObject, Tag, User
 from guanxi.customers.actions.contacts import PRIMARY_CONTACT_FIELDS, normalize_contact
 from guanxi.customers.actions.messages import _error_message
-from guanxi.customers.models import (
-    Channel,
-    ContactKind,
-    Customer,
-    CustomerKind,
-    Gender,
-    LifecycleStage,
-    Tier,
-)
+from guanxi.customers.models import Channel, ContactKind, Customer, CustomerKind, Gender, LifecycleStage, Tier
 
 NAME_MAX = {CustomerKind.PERSON: 100, CustomerKind.COMPANY: 200}
 

@@ -6,11 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from guanxi import text as normalize
-from guanxi.customers.models import (
-    ContactKind,
-    ContactPoint,
-    Customer,
-)
+from guanxi.customers.models import ContactKind, ContactPoint, Customer
 
 # Shortcut fields for the primary contact point of a kind (used by forms and the API).
 PRIMARY_CONTACT_FIELDS = {

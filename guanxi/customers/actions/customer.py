@@ -27,12 +27,7 @@ from guanxi.customers.actions.rows import (
 )
 from guanxi.customers.actions.tags import _apply_tags
 from guanxi.customers.events import CustomerEvent
-from guanxi.customers.models import (
-    Channel,
-    Customer,
-    CustomerKind,
-    DuplicatePolicy,
-)
+from guanxi.customers.models import Channel, Customer, CustomerKind, DuplicatePolicy
 from guanxi.customers.snapshots import SNAPSHOT_FIELDS, snapshot
 
 

@@ -7,9 +7,7 @@ from typing import Any
 
 from guanxi.core import settings_store
 from guanxi.customers import identity
-from guanxi.customers.models import (
-    DuplicatePolicy,
-)
+from guanxi.customers.models import DuplicatePolicy
 
 
 def duplicate_policy() -> str:

@@ -22,11 +22,7 @@ from guanxi.customers.actions.contacts import PRIMARY_CONTACT_FIELDS, display_co
 from guanxi.customers.actions.rows import _create, _refresh_derived, _set_name_keys
 from guanxi.customers.actions.tags import _apply_tags
 from guanxi.customers.events import CustomerEvent
-from guanxi.customers.models import (
-    ContactKind,
-    ContactPoint,
-    Customer,
-)
+from guanxi.customers.models import ContactKind, ContactPoint, Customer
 from guanxi.customers.snapshots import SNAPSHOT_FIELDS, snapshot
 
 

@@ -17,12 +17,7 @@ from guanxi.core.permissions import Perm
 from guanxi.customers import merging
 from guanxi.customers.actions.rows import _refresh_derived, _set_name_keys
 from guanxi.customers.events import CustomerEvent
-from guanxi.customers.models import (
-    Customer,
-    DuplicateCandidate,
-    MergeRecord,
-    ReviewStatus,
-)
+from guanxi.customers.models import Customer, DuplicateCandidate, MergeRecord, ReviewStatus
 from guanxi.customers.snapshots import snapshot
 
 

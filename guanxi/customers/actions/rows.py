@@ -21,11 +21,7 @@ from guanxi.customers.actions.cleaning import clean_customer_input
 from guanxi.customers.actions.contacts import _apply_contacts
 from guanxi.customers.actions.tags import _apply_tags
 from guanxi.customers.events import CustomerEvent
-from guanxi.customers.models import (
-    Channel,
-    Customer,
-    CustomerKind,
-)
+from guanxi.customers.models import Channel, Customer, CustomerKind
 from guanxi.customers.snapshots import SNAPSHOT_FIELDS, snapshot
 
 

@@ -19,9 +19,7 @@ from guanxi.core.models import AuditAction, CustomObject, Tag
 from guanxi.core.permissions import Perm
 from guanxi.customers.actions.messages import _error_message
 from guanxi.customers.events import CustomerEvent
-from guanxi.customers.models import (
-    Customer,
-)
+from guanxi.customers.models import Customer
 
 
 def _apply_tags(customer: Customer, names: list[str]) -> None:
