@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+from guanxi import text as normalize
+
 
 class CustomersConfig(AppConfig):
     name = "guanxi.customers"
@@ -8,7 +10,8 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
-        from guanxi import text as normalize
+        # Imported here, not at the top: models (and modules importing them) cannot be imported
+        # before the app registry is ready, which it is when ready() runs.
         from guanxi.core import sensitive
         from guanxi.customers import fields, panels, tasks, tasks_quality  # noqa: F401  (registers worker tasks)
         from guanxi.customization.models import FieldType

@@ -132,6 +132,7 @@ def csv_chunks(user, state: queries.ListState, registry) -> Iterator[str]:
 
 def xlsx_file(user, state: queries.ListState, registry):
     """An XLSX workbook in an anonymous temporary file (removed when closed), positioned at 0."""
+    # openpyxl is loaded on first use (only exports need it), not to dodge an import cycle.
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE

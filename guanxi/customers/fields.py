@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from guanxi.core.permissions import Perm
-from guanxi.customers.models import Channel, ContactKind, CustomerKind, Gender, LifecycleStage, Tier
+from guanxi.customers.models import (
+    SENSITIVE_CONTACTS,
+    Channel,
+    ContactKind,
+    Customer,
+    CustomerKind,
+    Gender,
+    LifecycleStage,
+    Tier,
+)
+from guanxi.customers.queries import primary_contact
+from guanxi.customization.actions import register_field_references
 from guanxi.customization.models import CustomObject, FieldType
 from guanxi.customization.registry import FieldSpec, ObjectSpec, enum_choices, register_object
-
-# Contact points whose values are sensitive: kind -> (field type, the permission that reveals them).
-# The owner of the customer and holders of the permission see them in full, others masked.
-SENSITIVE_CONTACTS = {ContactKind.PHONE: (FieldType.PHONE, Perm.CUSTOMER_VIEW_SENSITIVE)}
 
 
 def _owner_name(customer) -> str:
@@ -25,8 +31,6 @@ def _owner_name(customer) -> str:
 
 def _primary(kind: str):
     def read(customer) -> str:
-        from guanxi.customers.queries import primary_contact
-
         point = primary_contact(customer, kind)
         return point.value if point else ""
 
@@ -79,20 +83,14 @@ def default_layout() -> list[dict]:
 
 
 def _unique_scope():
-    from guanxi.customers.models import Customer
-
     return Customer.objects.alive()
 
 
 def _names(ids: Iterable[int]) -> dict[int, str]:
-    from guanxi.customers.models import Customer
-
     return dict(Customer.objects.filter(pk__in=list(ids)).values_list("pk", "name"))
 
 
 def _visible_ids(user, ids: Iterable[int]) -> set[int]:
-    from guanxi.customers.models import Customer
-
     return set(
         Customer.objects.visible_to(user).alive().filter(pk__in=list(ids)).values_list("pk", flat=True)
     )
@@ -110,9 +108,6 @@ def _rename_import_mapping_refs(swap) -> None:
 
 
 def register() -> None:
-    from guanxi.customers.models import Customer
-    from guanxi.customization.actions import register_field_references
-
     register_field_references(CustomObject.CUSTOMER, _rename_import_mapping_refs)
 
     register_object(

@@ -1,6 +1,7 @@
 """Merge two customers with survivorship rules, and undo it (unmerge).
 
-Kept apart from actions.py for size; `actions.merge_customers` / `actions.unmerge` are the entry points.
+The merge engine below the actions: `actions.merge_customers` / `actions.unmerge` (`actions/merge.py`)
+are the entry points and add permission, scope, audit and event.
 Every relation pointing at Customer is moved generically, so relations added by later apps
 (follow-ups, tasks, deals, tickets…) move with no change here.
 """
@@ -15,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.customers.models import ContactPoint, Customer, DuplicateCandidate, MergeRecord
+from guanxi.customers.snapshots import full_state
 
 # Relations that record history about customers rather than belong to them: never moved.
 NOT_MOVED = {"customers.MergeRecord", "customers.DuplicateCandidate", "customers.ImportRow",
@@ -94,8 +96,6 @@ def _relations():
 def perform_merge(
     survivor: Customer, merged: Customer, *, actor, field_choices: dict[str, str]
 ) -> MergeRecord:
-    from guanxi.customers.actions import full_state
-
     survivor_before, merged_before = full_state(survivor), full_state(merged)
     moved: dict[str, list] = {}
     custom = dict(survivor.custom_fields or {})

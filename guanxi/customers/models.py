@@ -8,7 +8,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from guanxi.core.crypto import EncryptedCharField
+from guanxi.core.permissions import Perm
 from guanxi.core.scopes import ScopedQuerySet
+from guanxi.customization.models import FieldType
 
 
 class CustomerKind(models.TextChoices):
@@ -66,6 +68,12 @@ class ContactKind(models.TextChoices):
     WECHAT_ID = "wechat_id", _("WeChat ID")
     ADDRESS = "address", _("Address")
     EXTERNAL_ID = "external_id", _("External ID")
+
+
+# Contact points whose values are sensitive: kind -> (field type, the permission that reveals them).
+# The owner of the customer and holders of the permission see them in full, others masked
+# (`queries.present_contact`); audit entries store them protected (`snapshots.protect_snapshot`).
+SENSITIVE_CONTACTS = {ContactKind.PHONE: (FieldType.PHONE, Perm.CUSTOMER_VIEW_SENSITIVE)}
 
 
 class CustomerQuerySet(ScopedQuerySet):

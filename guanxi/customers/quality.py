@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi import text as normalize
+from guanxi.core import settings_store
 from guanxi.customers.models import (
     ContactKind,
     ContactPoint,
@@ -95,8 +96,6 @@ def stage_requirement_errors(
     values: dict[str, Any], contact_kinds: set[str], stage: str
 ) -> dict[str, list[str]]:
     """Fields the company requires at `stage` that are empty (setting customers.required_fields_by_stage)."""
-    from guanxi.core import settings_store
-
     required = (settings_store.get("customers.required_fields_by_stage") or {}).get(stage) or []
     errors: dict[str, list[str]] = {}
     contact_fields = {

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Count, F, OrderBy, Prefetch, Q, QuerySet, Window
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce, RowNumber
 
 from guanxi import text as normalize
 from guanxi.core import sensitive
 from guanxi.core.converters import as_id
-from guanxi.customers.fields import SENSITIVE_CONTACTS
-from guanxi.customers.models import ContactKind, ContactPoint, Customer
+from guanxi.customers.models import (
+    SENSITIVE_CONTACTS,
+    Channel,
+    ContactKind,
+    ContactPoint,
+    Customer,
+    CustomerKind,
+    LifecycleStage,
+    MergeRecord,
+    Tier,
+)
+from guanxi.customization import registry as customfields
+from guanxi.customization.models import CustomObject, FieldType
 
 
 @dataclass(frozen=True)
@@ -168,11 +183,6 @@ def present_history(entries, user, customer: Customer, registry=None) -> list:
     protected hold them in clear and are masked here for viewers who may not reveal them.
 
     Returns unsaved copies (the stored entries are never changed)."""
-    import copy
-
-    from guanxi.customization import registry as customfields
-    from guanxi.customization.models import CustomObject
-
     registry = registry or customfields.Registry(CustomObject.CUSTOMER)
 
     def shown(data):
@@ -217,8 +227,6 @@ def contact_href(user, customer: Customer, point: ContactPoint | None) -> str:
 
 def merge_history(customer: Customer):
     """Merges this customer received or gave, newest first (shown on the customer page)."""
-    from guanxi.customers.models import MergeRecord
-
     return (
         MergeRecord.objects.filter(Q(survivor=customer) | Q(merged=customer))
         .select_related("merged", "survivor")
@@ -269,7 +277,6 @@ class ListState:
 
 def quick_filters(params) -> CustomerFilters:
     """The search box and the quick filter selects of the list page (`q`, `kind`, `owner`...)."""
-    from guanxi.customers.models import Channel, CustomerKind, LifecycleStage, Tier
 
     def choice(name: str, enum) -> str:
         value = params.get(name) or ""
@@ -325,8 +332,6 @@ def conditions_from_params(params) -> list[dict]:
 
 def _valid_conditions(registry, conditions: Any, *, user) -> tuple[list[dict], list[str]]:
     """Keep the conditions the registry accepts; messages (numbered as given) for the others."""
-    from django.core.exceptions import ValidationError
-
     if not isinstance(conditions, list):
         return [], []
     try:
@@ -412,8 +417,6 @@ def cell_text(user, customer: Customer, spec, names: dict) -> str:
 
 def kanban_spec(registry, ref: str | None):
     """The field a kanban may group by: a single select (built-in with choices, or custom)."""
-    from guanxi.customization.models import FieldType
-
     spec = registry.get(ref) if ref else None
     if spec is None or spec.type != FieldType.SINGLE_SELECT or spec.multi_valued:
         return None
@@ -423,16 +426,11 @@ def kanban_spec(registry, ref: str | None):
 
 
 def _group_expression(spec):
-    from django.db.models import F
-    from django.db.models.fields.json import KeyTextTransform
-
     if not spec.is_custom:
         return F(spec.path or spec.ref)
     expression = KeyTextTransform(spec.key, "custom_fields")
     previous = spec.custom.previous_key
     if previous:  # being renamed: values sit under either key until the worker finishes
-        from django.db.models.functions import Coalesce
-
         expression = Coalesce(expression, KeyTextTransform(previous, "custom_fields"))
     return expression
 
@@ -444,9 +442,6 @@ def _group_key(value: Any) -> str:
 def kanban_board(user, state: ListState, registry, qs: QuerySet, *, per_column: int = KANBAN_CARDS) -> dict:
     """Columns of a kanban: one per choice of the field (and one for records without a value),
     each with its count and its first cards, in two queries (plus the row relations)."""
-    from django.db.models import Count, F, OrderBy, Window
-    from django.db.models.functions import RowNumber
-
     spec = kanban_spec(registry, state.kanban_field)
     group = _group_expression(spec)
     counts: dict[str, int] = {}

@@ -4,6 +4,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, lock_task
 
 from guanxi.customers import quality
+from guanxi.customers.dedupe import run_batch_dedupe
 
 
 @db_periodic_task(crontab(hour="3", minute="17"))
@@ -18,6 +19,4 @@ def cleanse_daily() -> int:
 @lock_task("customers-dedupe")
 def dedupe_nightly() -> int:
     """Nightly batch duplicate detection into the review queue (worker process, forked comparers)."""
-    from guanxi.customers.dedupe import run_batch_dedupe
-
     return run_batch_dedupe().pk
