@@ -121,8 +121,6 @@ def create_api_token(user: User, name: str, *, actor) -> tuple[ApiToken, str]:
 
 def authenticate_token(secret: str) -> User | None:
     """The active user owning a valid token, or None. Records last use (at most once a minute)."""
-    from django.utils import timezone
-
     token = (
         ApiToken.objects.select_related("user", "user__role")
         .filter(key_hash=ApiToken.hash_key(secret))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, models, transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
 
 from guanxi.core.audit import json_value
 from guanxi.core.bulk import ObjectRef, insert_rows, model_of
@@ -76,8 +78,6 @@ def declare(name: str, *fields: str) -> EventSpec:
 
 
 def _caller_module() -> str:
-    import sys
-
     frame = sys._getframe(2)
     return frame.f_globals.get("__name__", "?")
 
@@ -86,8 +86,6 @@ def _discover() -> None:
     """Import every installed app's `events` module once, so all declarations are known."""
     global _discovered
     if not _discovered:
-        from django.utils.module_loading import autodiscover_modules
-
         autodiscover_modules("events")
         _discovered = True
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import os
 
+from huey.api import PeriodicTask
+
 VERBOSE_ENV = "GUANXI_LOG_VERBOSE"
 
 # Huey's own message formats (huey/consumer.py, huey/api.py) that the quiet console keeps.
@@ -26,8 +28,6 @@ def verbose() -> bool:
 
 
 def _is_periodic(task) -> bool:
-    from huey.api import PeriodicTask
-
     return isinstance(task, PeriodicTask)
 
 

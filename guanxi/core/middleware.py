@@ -4,7 +4,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
-from guanxi.core.context import request_context
+from guanxi.core.context import current_request_id, request_context
 
 
 class RequestIdMiddleware:
@@ -17,8 +17,6 @@ class RequestIdMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if incoming.isalnum() and len(incoming) <= 64 else None
         with request_context(rid) as _ctx:
-            from guanxi.core.context import current_request_id
-
             request.request_id = current_request_id()
             response = self.get_response(request)
         response["X-Request-ID"] = request.request_id

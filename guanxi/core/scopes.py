@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from guanxi.core.models import User
 from guanxi.core.permissions import DataScope
 
 
 def subordinate_ids(user) -> set[int]:
     """The user's id and every user below them on the reporting line (any depth)."""
-    from guanxi.core.models import User
-
     children: dict[int, list[int]] = {}
     for uid, manager_id in User.objects.filter(manager__isnull=False).values_list("id", "manager_id"):
         children.setdefault(manager_id, []).append(uid)
@@ -64,8 +63,6 @@ class ScopedQuerySet(models.QuerySet):
 
 def assignable_users(user):
     """Active users whose records `user` may see, i.e. to whom `user` may hand a record."""
-    from guanxi.core.models import User
-
     users = User.objects.filter(is_active=True)
     q = user_scope_q(user)
     return users if q is None else users.filter(q)

@@ -15,6 +15,7 @@ from guanxi.customers.models import (
     Customer,
     CustomerKind,
     Gender,
+    ImportMapping,
     LifecycleStage,
     Tier,
 )
@@ -98,8 +99,6 @@ def _visible_ids(user, ids: Iterable[int]) -> set[int]:
 
 def _rename_import_mapping_refs(swap) -> None:
     """Saved import mappings map headers to field references ("cf.<key>"); a renamed field follows."""
-    from guanxi.customers.models import ImportMapping
-
     for saved in ImportMapping.objects.all():
         mapping = {header: swap(target) for header, target in (saved.mapping or {}).items()}
         if mapping != saved.mapping:

@@ -7,6 +7,7 @@ field, raw values to the action, sections from `customization.layout_for`).
 from __future__ import annotations
 
 from django import forms
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from guanxi.core.permissions import Perm
@@ -118,8 +119,6 @@ class CustomerForm(LayoutFormMixin, forms.Form):
 def custom_field_sections(customer, user, *, layout: list[dict] | None = None) -> list[dict]:
     """The customer's custom values for the detail page, grouped as the form layout groups them:
     [{"title", "items": [{"key", "label", "value", "url"}]}]; empty values are shown as "—"."""
-    from django.urls import reverse
-
     registry = customfields.Registry(CustomObject.CUSTOMER)
     if not registry.custom:
         return []

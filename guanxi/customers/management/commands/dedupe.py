@@ -4,6 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from guanxi.customers.dedupe import run_batch_dedupe
 from guanxi.matching import Matcher, dedupe_csv
 
 
@@ -38,8 +39,6 @@ class Command(BaseCommand):
             }
             self.stdout.write(json.dumps(summary, ensure_ascii=False))
             return
-        from guanxi.customers.dedupe import run_batch_dedupe
-
         run = run_batch_dedupe(workers=workers)
         self.stdout.write(
             json.dumps(
