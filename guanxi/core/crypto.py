@@ -18,7 +18,7 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import migrations, models
 
 PREFIX = "enc:v1:"
 
@@ -106,3 +106,22 @@ class EncryptedCharField(_Encrypted, models.CharField):
 
 class EncryptedURLField(_Encrypted, models.URLField):
     pass
+
+
+def encrypt_rows_operation(app_label: str, model_name: str, fields: list[str]):
+    """A migration step encrypting the `fields` of rows written before they were encrypted (and, in
+    reverse, writing them back in clear). Saving through the encrypted field encrypts; values
+    already encrypted are left as they are."""
+    def forward(apps, schema_editor):
+        model = apps.get_model(app_label, model_name)
+        for row in model.objects.all():
+            row.save(update_fields=fields)
+
+    def backward(apps, schema_editor):
+        model = apps.get_model(app_label, model_name)
+        for row in model.objects.all():  # read decrypted; written back in clear as a plain text value
+            model.objects.filter(pk=row.pk).update(
+                **{name: models.Value(getattr(row, name), output_field=models.TextField()) for name in fields}
+            )
+
+    return migrations.RunPython(forward, backward)

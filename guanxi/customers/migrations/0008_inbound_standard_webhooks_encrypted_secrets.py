@@ -4,27 +4,6 @@ import guanxi.core.crypto
 from django.db import migrations, models
 
 
-FIELDS = ['secret']
-
-
-def encrypt_existing(apps, schema_editor):
-    """Rows written before secrets were encrypted hold them in clear: saving through the (encrypted)
-    field encrypts them. Values already encrypted are left as they are."""
-    model = apps.get_model("customers", "InboundSource")
-    for row in model.objects.all():
-        row.save(update_fields=FIELDS)
-
-
-def decrypt_existing(apps, schema_editor):
-    from django.db.models import TextField, Value
-
-    model = apps.get_model("customers", "InboundSource")
-    for row in model.objects.all():  # read decrypted; written back in clear through a plain text value
-        model.objects.filter(pk=row.pk).update(
-            **{name: Value(getattr(row, name), output_field=TextField()) for name in FIELDS}
-        )
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -51,5 +30,5 @@ class Migration(migrations.Migration):
             model_name='inbounddelivery',
             constraint=models.UniqueConstraint(condition=models.Q(('legacy_signature', ''), _negated=True), fields=('source', 'legacy_signature'), name='inbound_delivery_legacy_signature_once'),
         ),
-        migrations.RunPython(encrypt_existing, decrypt_existing),
+        guanxi.core.crypto.encrypt_rows_operation("customers", "InboundSource", ["secret"]),
     ]
