@@ -24,8 +24,13 @@ def actor_label(actor) -> str:
     return actor.get_username()
 
 
+_PLAIN = frozenset({str, int, float, bool})
+
+
 def json_value(value: Any) -> Any:
     """Make a field value JSON-friendly for audit snapshots."""
+    if value is None or type(value) in _PLAIN:  # the common case, first (bulk writers call this a lot)
+        return value
     if isinstance(value, models.Model):
         return value.pk
     if isinstance(value, dt.datetime | dt.date | dt.time):

@@ -112,6 +112,7 @@ def encrypt_rows_operation(app_label: str, model_name: str, fields: list[str]):
     """A migration step encrypting the `fields` of rows written before they were encrypted (and, in
     reverse, writing them back in clear). Saving through the encrypted field encrypts; values
     already encrypted are left as they are."""
+
     def forward(apps, schema_editor):
         model = apps.get_model(app_label, model_name)
         for row in model.objects.all():

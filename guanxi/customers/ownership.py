@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -50,6 +50,11 @@ from guanxi.customers.models import Customer, OwnershipReason
 
 CUSTOMER_ASSIGNED = "customer.assigned"
 CHUNK = 500  # ids per IN list (SQLite allows 32,766 variables per statement)
+PG_CHUNK = 10_000  # PostgreSQL: fewer, larger statements (a statement takes up to 65,535 parameters)
+
+
+def _chunk() -> int:
+    return PG_CHUNK if connection.vendor == "postgresql" else CHUNK
 
 
 class OwnershipRefused(Exception):
@@ -157,8 +162,9 @@ def _lock(customers: Iterable[Any] | QuerySet, *, skip_locked: bool) -> list[tup
         return locked(customers.alive())
     ids = sorted({i for i in (as_id(v) for v in customers) if i is not None})
     rows: list[tuple] = []
-    for start in range(0, len(ids), CHUNK):
-        rows += locked(Customer.objects.alive().filter(pk__in=ids[start : start + CHUNK]))
+    chunk = _chunk()
+    for start in range(0, len(ids), chunk):
+        rows += locked(Customer.objects.alive().filter(pk__in=ids[start : start + chunk]))
     return rows
 
 
@@ -199,12 +205,13 @@ def change_owner(
     for policy in _policies:
         policy.prepare(moves, actor=actor, now=now)
 
+    chunk = _chunk()
     groups: dict[tuple[int | None, int | None], list[int]] = defaultdict(list)
     for move in moves:
         groups[(move.to_owner_id, move.to_pool_id)].append(move.customer_id)
     for (owner_id, target_pool), ids in groups.items():
-        for start in range(0, len(ids), CHUNK):
-            Customer.objects.filter(pk__in=ids[start : start + CHUNK]).update(
+        for start in range(0, len(ids), chunk):
+            Customer.objects.filter(pk__in=ids[start : start + chunk]).update(
                 owner_id=owner_id,
                 owned_since=now if owner_id is not None else None,
                 pool_id=target_pool,
