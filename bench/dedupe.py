@@ -80,6 +80,8 @@ def main() -> None:
     )
     seconds = time.perf_counter() - started
     log(f"done: {run.pairs_found:,} pairs in {run.clusters:,} clusters")
+    floor = read_floor()
+    log(f"floor: reading the rows the detection reads, on a bare cursor: {floor} s")
     print(
         json.dumps(
             {
@@ -89,9 +91,37 @@ def main() -> None:
                 "pairs_found": run.pairs_found,
                 "clusters": run.clusters,
                 "seconds": round(seconds, 1),
+                "floor_read_seconds": floor,
             }
         )
     )
+
+
+def read_floor() -> float:
+    """Floor: the contact points and customer columns the detection reads (the same queries as
+    `customers.dedupe._records`), fetched on a bare cursor with no Python work per row."""
+    from django.db import connection
+
+    from guanxi.customers.models import ContactKind, ContactPoint, Customer
+
+    queries = [
+        ContactPoint.objects.filter(
+            kind__in=[ContactKind.PHONE, ContactKind.EMAIL], customer__deleted_at__isnull=True
+        )
+        .order_by("customer_id", "-is_primary", "id")
+        .values_list("customer_id", "kind", "normalized"),
+        Customer.objects.alive()
+        .order_by("id")
+        .values_list("id", "kind", "name", "city", "province", "address", "birthday", "company_id"),
+    ]
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        for qs in queries:
+            sql, params = qs.query.sql_with_params()
+            cursor.execute(sql, params)
+            while cursor.fetchmany(50_000):
+                pass
+    return round(time.perf_counter() - started, 1)
 
 
 if __name__ == "__main__":
