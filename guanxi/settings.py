@@ -192,6 +192,16 @@ HUEY.pop("url", None)
 EVENT_MAX_ATTEMPTS = int(os.environ.get("GUANXI_EVENT_MAX_ATTEMPTS", "5"))
 EVENT_RETRY_BASE_SECONDS = int(os.environ.get("GUANXI_EVENT_RETRY_BASE_SECONDS", "30"))
 EVENT_RETRY_MAX_SECONDS = int(os.environ.get("GUANXI_EVENT_RETRY_MAX_SECONDS", str(6 * 3600)))
+# Extra modules whose `@events.subscribe` handlers are registered at start-up by core's
+# AppConfig.ready() (comma-separated dotted paths; empty by default). A test and extension hook: the
+# worker-process tests (tests/core/test_event_bus_worker_process.py) give the real worker their
+# subscribers with it. Their subscriber names must differ from the apps' (a name registered twice
+# keeps the handler registered last).
+EXTRA_SUBSCRIBER_MODULES = [
+    module.strip()
+    for module in os.environ.get("GUANXI_EXTRA_SUBSCRIBER_MODULES", "").split(",")
+    if module.strip()
+]
 
 # --- i18n -----------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

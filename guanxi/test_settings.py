@@ -10,8 +10,9 @@ from guanxi.settings import HUEY, QUEUE_URL  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# Each test run gets its own queue name so runs never see each other's tasks.
-HUEY = {**HUEY, "name": f"guanxi-test-{os.getpid()}"}
+# Each test run gets its own queue name so runs never see each other's tasks. A worker process started
+# by a test (tests/core/test_event_bus_worker_process.py) is given the run's name to share its queue.
+HUEY = {**HUEY, "name": os.environ.get("GUANXI_TEST_QUEUE_NAME") or f"guanxi-test-{os.getpid()}"}
 TEST_QUEUE_KIND = "redis" if QUEUE_URL.startswith("redis") else "sqlite"
 
 # SQLite: a test database file instead of pytest-django's shared-cache in-memory database. In memory,
