@@ -170,6 +170,7 @@ def test_the_data_migration_encrypts_source_secrets_written_in_clear():
 
     from django.apps import apps
     from django.db import connection
+    from django.db.migrations import RunPython
 
     source = _source()
     with connection.cursor() as cursor:
@@ -177,8 +178,9 @@ def test_the_data_migration_encrypts_source_secrets_written_in_clear():
             "UPDATE customers_inboundsource SET secret = %s WHERE id = %s", ["plain-secret-1234", source.pk]
         )
     migration = importlib.import_module(
-        "guanxi.customers.migrations.0007_inbound_standard_webhooks_encrypted_secrets"
-    )
-    migration.encrypt_existing(apps, None)
+        "guanxi.customers.migrations.0008_inbound_standard_webhooks_encrypted_secrets"
+    ).Migration
+    (encrypt,) = [op for op in migration.operations if isinstance(op, RunPython)]
+    encrypt.code(apps, None)
     assert "plain-secret-1234" not in _raw_secret(source.pk)
     assert InboundSource.objects.get(pk=source.pk).secret == "plain-secret-1234"

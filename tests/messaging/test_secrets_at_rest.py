@@ -10,6 +10,7 @@ import importlib
 import pytest
 from django.apps import apps
 from django.db import connection
+from django.db.migrations import RunPython
 
 from guanxi.core import crypto
 from guanxi.messaging.actions import notify_robots
@@ -76,12 +77,13 @@ def test_the_data_migration_encrypts_rows_written_in_clear(org):
     robot.refresh_from_db()
     assert robot.url.endswith("plain-key")  # read as it is until migrated
     migration = importlib.import_module("guanxi.messaging.migrations.0002_encrypt_robot_endpoint_secrets")
-    migration.encrypt_existing(apps, None)
+    (step,) = [op for op in migration.Migration.operations if isinstance(op, RunPython)]
+    step.code(apps, None)
     url, secret = _raw(robot.pk)
     assert "plain-key" not in url and "plain-secret" not in secret
     robot.refresh_from_db()
     assert (robot.url.endswith("plain-key"), robot.secret) == (True, "plain-secret")
-    migration.decrypt_existing(apps, None)
+    step.reverse_code(apps, None)
     assert _raw(robot.pk)[1] == "plain-secret"
 
 
