@@ -4,7 +4,7 @@ A field is sensitive when its `FieldSpec` names the permission that reveals it (
 `customer.view_sensitive` for phones); custom fields of `SENSITIVE_TYPES` are sensitive with
 `DEFAULT_PERMISSION`. A viewer sees such a value in full when they hold that permission or own the
 record (`owner_id`); the system (`None`) always does. Everyone else sees its mask ("138****5678").
-The presenter built on this is `FieldSpec.present` / `Registry.present*` (`customization/registry.py`):
+The presenter built on this is `FieldSpec.present` / `Registry.present*` (`customization/registry/`):
 pages, the API, exports, history and search results all go through it.
 
 Audit entries and event payloads never hold a sensitive value in clear: `protect()` turns it into
