@@ -67,3 +67,26 @@ def build_org(roles) -> SimpleNamespace:
         "c_pool": make_customer(None, name="客户庚", phone="13800000007"),
     }
     return o
+
+
+def masked_phone_team(roles) -> SimpleNamespace:
+    """The people of the masking tests: an administrator, and an owner and a rep in one department
+    with the same role (department scope, may edit and export, no `customer.view_sensitive`), plus
+    a phone-type custom field `backup_phone` (sensitive like the phone itself)."""
+    from guanxi.customization import actions as customization
+    from guanxi.customization.models import FieldType
+
+    east = create_department("华东组", actor=None)
+    role = Role.objects.create(
+        code="dept_rep",
+        name="Department rep",
+        data_scope=DataScope.DEPARTMENT,
+        permissions=[Perm.CUSTOMER_VIEW, Perm.CUSTOMER_CREATE, Perm.CUSTOMER_CHANGE, Perm.CUSTOMER_EXPORT],
+    )
+    admin = make_user("boss", role=roles["admin"], is_superuser=True)
+    owner = make_user("owner", role=role, department=east)
+    rep = make_user("rep", role=role, department=east)
+    customization.create_custom_field(
+        {"object_type": "customer", "key": "backup_phone", "label_zh": "备用电话", "label_en": "Backup phone",
+         "type": FieldType.PHONE}, actor=admin)  # fmt: skip
+    return SimpleNamespace(department=east, admin=admin, owner=owner, rep=rep)

@@ -15,15 +15,13 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from guanxi.core.actions import create_department
 from guanxi.core.models import Role
-from guanxi.core.permissions import DataScope, Perm
+from guanxi.core.permissions import Perm
 from guanxi.customers import actions, queries
 from guanxi.customers.models import Customer
 from guanxi.customization import actions as customization
-from guanxi.customization.models import FieldType
 from guanxi.engagement.models import Pool
-from tests.factories import make_user
+from tests.factories import make_user, masked_phone_team
 
 pytestmark = pytest.mark.django_db
 
@@ -33,19 +31,8 @@ CUSTOM_PHONE = "13987654321"
 
 @pytest.fixture
 def world(roles):
-    east = create_department("华东组", actor=None)
-    role = Role.objects.create(
-        code="dept_rep",
-        name="Department rep",
-        data_scope=DataScope.DEPARTMENT,
-        permissions=[Perm.CUSTOMER_VIEW, Perm.CUSTOMER_CREATE, Perm.CUSTOMER_CHANGE, Perm.CUSTOMER_EXPORT],
-    )
-    admin = make_user("boss", role=roles["admin"], is_superuser=True)
-    owner = make_user("owner", role=role, department=east)
-    rep = make_user("rep", role=role, department=east)
-    customization.create_custom_field(
-        {"object_type": "customer", "key": "backup_phone", "label_zh": "备用电话", "label_en": "Backup phone",
-         "type": FieldType.PHONE}, actor=admin)  # fmt: skip
+    team = masked_phone_team(roles)
+    east, admin, owner, rep = team.department, team.admin, team.owner, team.rep
     customer = actions.create_customer(
         {
             "name": "王敏",

@@ -23,14 +23,13 @@ from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
-from guanxi.core.models import AuditAction, AuditEntry, Event, Role
-from guanxi.core.permissions import DataScope, Perm
+from guanxi.core.models import AuditAction, AuditEntry, Event
+from guanxi.core.permissions import Perm
 from guanxi.customers import actions
 from guanxi.customers.models import Customer
-from guanxi.customization import actions as customization
 from guanxi.customization.models import FieldType
 from guanxi.messaging.actions import notify
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, masked_phone_team
 
 pytestmark = pytest.mark.django_db
 
@@ -54,22 +53,8 @@ def leaked(text: str, secrets=SECRETS) -> list[str]:
 
 @pytest.fixture
 def world(roles):
-    from guanxi.core.actions import create_department
-
-    east = create_department("华东组", actor=None)
-    # Owner and rep have the same role: department scope, may edit and export, no view_sensitive.
-    role = Role.objects.create(
-        code="dept_rep",
-        name="Department rep",
-        data_scope=DataScope.DEPARTMENT,
-        permissions=[Perm.CUSTOMER_VIEW, Perm.CUSTOMER_CREATE, Perm.CUSTOMER_CHANGE, Perm.CUSTOMER_EXPORT],
-    )
-    admin = make_user("boss", role=roles["admin"], is_superuser=True)
-    owner = make_user("owner", role=role, department=east)
-    rep = make_user("rep", role=role, department=east)
-    customization.create_custom_field(
-        {"object_type": "customer", "key": "backup_phone", "label_zh": "备用电话", "label_en": "Backup phone",
-         "type": FieldType.PHONE}, actor=admin)  # fmt: skip
+    team = masked_phone_team(roles)
+    admin, owner, rep = team.admin, team.owner, team.rep
     customer = actions.create_customer(
         {"name": "王敏", "owner_id": owner.pk, "phone": OLD_PHONE, "email": "wm@example.com",
          "custom_fields": {"backup_phone": OLD_CUSTOM_PHONE}}, actor=owner)  # fmt: skip
