@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
-from guanxi.core.bulk import ObjectRef, insert_rows, model_of
+from guanxi.core.bulk import Column, ObjectRef, Sql, insert_rows, insert_select, json_object_sql, model_of
 from guanxi.core.context import current_request_id
 from guanxi.core.models import AuditAction, AuditEntry
 
@@ -97,6 +97,42 @@ def record_many(
             )
         )
     return insert_rows(AuditEntry, AUDIT_COLUMNS, rows, return_ids=True)
+
+
+def record_many_sql(
+    action: AuditAction,
+    model: type[models.Model],
+    source: str,
+    *,
+    pk: Column,
+    label: Column,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    actor,
+) -> Sql:
+    """`record_many` for rows that never come to Python (PostgreSQL): an INSERT ... SELECT of one
+    audit entry per row of `source` (a CTE), shaped exactly like `record`. `before`/`after` map keys
+    to a `Column` of the source or a constant."""
+    return insert_select(
+        AuditEntry,
+        {
+            "created_at": timezone.now(),
+            "actor_id": actor.pk if isinstance(actor, models.Model) else None,
+            "actor_label": actor_label(actor),
+            "request_id": current_request_id(),
+            "action": str(action),
+            "content_type_id": ContentType.objects.get_for_model(model, for_concrete_model=True).pk,
+            "object_id": pk,
+            "object_repr": Sql(f"left({connection.ops.quote_name(label.name)}, 200)", []),
+            "before": json_object_sql(
+                {k: json_value(v) if not isinstance(v, Column) else v for k, v in before.items()}
+            ),
+            "after": json_object_sql(
+                {k: json_value(v) if not isinstance(v, Column) else v for k, v in after.items()}
+            ),
+        },
+        source,
+    )
 
 
 AUDIT_COLUMNS = (

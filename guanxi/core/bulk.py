@@ -13,6 +13,12 @@ Values are stored as `bulk_create` would store them: JSON fields through the fie
 datetimes through the backend's adapter. `ObjectRef` stands in for a model instance where a writer
 needs only its type, pk and label (`audit.record_many`, `events.emit_many`), so callers with ids
 and names from a values() query do not build model instances either.
+
+On PostgreSQL a set-based action can go one step further and never bring its rows to Python:
+`insert_select` builds an `INSERT ... SELECT ... FROM <source>` over a data-modifying CTE (e.g. the
+rows an `UPDATE ... RETURNING` moved), and `Column` / `json_object_sql` say which values come from
+the source rows and which are constants (see `customers.ownership` for the one user: the reclaim
+sweep).
 """
 
 from __future__ import annotations
@@ -37,6 +43,63 @@ class ObjectRef:
 
     def __str__(self) -> str:
         return self.label
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column of the source rows of an `insert_select` (as opposed to a constant value)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Sql:
+    """A statement (or a CTE body) and its parameters, in order."""
+
+    text: str
+    params: list[Any]
+
+
+def value_sql(value: Any, cast: str = "") -> Sql:
+    """A source column (`Column`) or a constant (a parameter, with an optional SQL cast)."""
+    if isinstance(value, Column):
+        return Sql(connection.ops.quote_name(value.name), [])
+    return Sql(f"%s{cast}", [value])
+
+
+def json_object_sql(values: dict[str, Any]) -> Sql:
+    """`jsonb_build_object(...)` of source columns and JSON-ready constants (PostgreSQL)."""
+    parts, params = [], []
+    for key, value in values.items():
+        parts.append("%s::text")
+        params.append(key)
+        if isinstance(value, Column):
+            parts.append(connection.ops.quote_name(value.name))
+        else:
+            parts.append("%s::jsonb")
+            params.append(json.dumps(value))
+    return Sql(f"jsonb_build_object({', '.join(parts)})", params)
+
+
+def insert_select(
+    model: type[models.Model], values: dict[str, Any | Sql], source: str, *, returning: Sequence[str] = ()
+) -> Sql:
+    """`INSERT INTO <model's table> (<fields>) SELECT <values> FROM <source>` (PostgreSQL): `values`
+    maps attribute names (`actor_id`) to a `Column` of `source`, a constant, or ready `Sql`."""
+    meta, quote = model._meta, connection.ops.quote_name
+    columns, exprs, params = [], [], []
+    for name, value in values.items():
+        columns.append(quote(meta.get_field(name).column))
+        sql = value if isinstance(value, Sql) else value_sql(value)
+        exprs.append(sql.text)
+        params += sql.params
+    text = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608 (names from _meta)
+        f"SELECT {', '.join(exprs)} FROM {source}"
+    )
+    if returning:
+        text += " RETURNING " + ", ".join(quote(meta.get_field(name).column) for name in returning)
+    return Sql(text, params)
 
 
 def model_of(obj: models.Model | ObjectRef) -> type[models.Model]:

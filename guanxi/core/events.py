@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 
 from guanxi.core.audit import json_value
-from guanxi.core.bulk import ObjectRef, insert_rows, model_of
+from guanxi.core.bulk import Column, ObjectRef, Sql, insert_rows, insert_select, json_object_sql, model_of
 from guanxi.core.context import current_causation_id, current_request_id, request_context
 from guanxi.core.models import Event, EventDelivery, EventDeliveryStatus
 
@@ -230,6 +230,45 @@ def emit_many(
     ids = insert_rows(Event, EVENT_COLUMNS, rows, return_ids=True)
     transaction.on_commit(lambda: enqueue(ids))
     return ids
+
+
+def emit_many_sql(
+    name: str, model: type[models.Model], source: str, *, pk: Column, payload: dict[str, Any], actor=None
+) -> Sql | None:
+    """`emit_many` for rows that never come to Python (PostgreSQL): an INSERT ... SELECT of one event
+    per row of `source` (a CTE) about the `model` row `pk`, RETURNING (id, object_id). `payload` maps
+    declared fields to a `Column` of the source or a constant. The caller hands the returned ids to
+    `enqueue_on_commit`. None when the loop guard drops the events."""
+    spec = spec_for(name)
+    _check_payload(spec, dict.fromkeys(payload))  # refuses an undeclared field
+    constants = {k: json_value(v) for k, v in payload.items() if not isinstance(v, Column)}
+    causation_id, depth = _causation()
+    if depth is None:
+        log.warning("%s events dropped: causation chain deeper than %s", name, MAX_CAUSATION_DEPTH)
+        return None
+    return insert_select(
+        Event,
+        {
+            "created_at": timezone.now(),
+            "name": spec.name,
+            "content_type_id": ContentType.objects.get_for_model(model, for_concrete_model=True).pk,
+            "object_id": pk,
+            "payload": json_object_sql({k: constants.get(k, v) for k, v in payload.items()}),
+            "actor_id": actor.pk if isinstance(actor, models.Model) else None,
+            "request_id": current_request_id(),
+            "causation_id": causation_id,
+            "depth": depth,
+            "attempts": 0,
+        },
+        source,
+        returning=("id", "object_id"),
+    )
+
+
+def enqueue_on_commit(event_ids: list[int]) -> None:
+    """Hand events written by `emit_many_sql` to the worker once the transaction commits."""
+    if event_ids:
+        transaction.on_commit(lambda: enqueue(event_ids))
 
 
 EVENT_COLUMNS = (

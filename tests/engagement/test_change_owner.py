@@ -312,3 +312,66 @@ def test_a_customer_taken_from_the_pool_by_patch_gets_the_cadence_through_the_re
     assert CadenceEnrollment.objects.filter(customer=customer, cadence=cadence).count() == 1
     assert Task.objects.get(customer=customer, title="认领后回访").owner == org.admin
     assert Event.objects.get(name="customer.assigned", object_id=customer.pk).processed_at is not None
+
+
+def _side_rows(customer_id: int) -> dict:
+    """What one move to the pool wrote about a customer, without ids and clocks."""
+    customer = Customer.objects.get(pk=customer_id)
+    change = OwnershipChange.objects.get(customer_id=customer_id)
+    entry = AuditEntry.objects.get(
+        content_type__model="customer", object_id=customer_id, before__has_key="owner_id"
+    )
+    event = Event.objects.get(name="customer.assigned", object_id=customer_id)
+    return {
+        "customer": (customer.owner_id, customer.owned_since, customer.pool_id),
+        "history": (change.from_user_id, change.to_user_id, change.pool_id, change.reason, change.actor_id),
+        "audit": (entry.actor_id, entry.actor_label, entry.request_id, entry.action, entry.object_repr,
+                  entry.before, entry.after),
+        "event": (event.payload, event.actor_id, event.causation_id, event.depth, event.attempts,
+                  event.content_type_id),
+    }  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_postgresql_statement_path_writes_what_the_general_path_writes(org, east_pool, queue):
+    """On PostgreSQL, the system moving a queryset to a pool (the reclaim sweep) is one statement of
+    data-modifying CTEs (`ownership._to_pool_postgresql`). It must write exactly the rows the general
+    path writes for the same move, and its events must reach the worker after commit."""
+    from django.db import connection, transaction
+
+    from guanxi.customers import ownership
+    from tests.conftest import drain, require_or_skip
+
+    require_or_skip(connection.vendor == "postgresql", "the statement path exists on PostgreSQL only")
+    drain(queue)
+    by_statement = make_customer(org.rep_e1, name="语句路径客户")
+    by_rows = make_customer(org.rep_e1, name="语句路径客户")
+    drain(queue)
+    Customer.objects.filter(pk__in=[by_statement.pk, by_rows.pk]).update(pool=None)
+    now = timezone.now()
+    note = {"note": "超过30天未跟进"}
+    with transaction.atomic():
+        moved = ownership.change_owner(
+            Customer.objects.filter(pk=by_statement.pk), None, reason=OwnershipReason.RECLAIMED,
+            actor=None, now=now, pool_id=east_pool.pk, skip_locked=True, check_permission=False,
+            audit_note=note,
+        )  # fmt: skip
+        assert [
+            (m.customer_id, m.from_owner_id, m.to_pool_id, m.involved_pool_id, m.reason) for m in moved
+        ] == [(by_statement.pk, org.rep_e1.pk, east_pool.pk, east_pool.pk, OwnershipReason.RECLAIMED)]
+        assert len(queue) == 0  # enqueued only after commit
+    assert len(queue) == 1
+    ownership.change_owner(
+        [by_rows.pk], None, reason=OwnershipReason.RECLAIMED, actor=None, now=now, pool_id=east_pool.pk,
+        check_permission=False, audit_note=note,
+    )  # fmt: skip
+    assert _side_rows(by_statement.pk) == _side_rows(by_rows.pk)
+    assert Customer.objects.get(pk=by_statement.pk).updated_at == now
+    drain(queue)
+    assert Event.objects.get(name="customer.assigned", object_id=by_statement.pk).processed_at is not None
+    # Moving it again changes nothing: it is already unowned in that pool.
+    again = ownership.change_owner(
+        Customer.objects.filter(pk=by_statement.pk), None, reason=OwnershipReason.RECLAIMED, actor=None,
+        pool_id=east_pool.pk, check_permission=False,
+    )  # fmt: skip
+    assert again == [] and OwnershipChange.objects.filter(customer_id=by_statement.pk).count() == 1

@@ -33,7 +33,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from guanxi.core import audit
-from guanxi.core.bulk import insert_rows
+from guanxi.core.bulk import Column, Sql, insert_rows, insert_select
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, Department, User
 from guanxi.core.permissions import Perm
@@ -281,6 +281,22 @@ class PoolOwnershipPolicy:
                 (m.customer_id, m.from_owner_id, m.to_owner_id, m.involved_pool_id, m.reason, now, actor_id)
                 for m in moves
             ),
+        )
+
+    def record_sql(self, moved: str, *, actor, now: dt.datetime) -> Sql:
+        """`record` as an INSERT ... SELECT from the moved rows (change_owner's PostgreSQL path)."""
+        return insert_select(
+            OwnershipChange,
+            {
+                "customer_id": Column("customer_id"),
+                "from_user_id": Column("from_owner_id"),
+                "to_user_id": Column("to_owner_id"),
+                "pool_id": Column("involved_pool_id"),
+                "reason": Column("reason"),
+                "at": now,
+                "actor_id": actor.pk if isinstance(actor, User) else None,
+            },
+            moved,
         )
 
 
