@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "guanxi.sales",
     "guanxi.engagement",
     "guanxi.messaging",
+    "guanxi.automation",
     "guanxi.web",
 ]
 

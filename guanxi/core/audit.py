@@ -21,6 +21,9 @@ def actor_label(actor) -> str:
         return "system"
     if isinstance(actor, str):
         return actor
+    rule_id = getattr(actor, "automation_rule_id", None)  # a user acting through an automation rule
+    if rule_id is not None:
+        return f"{actor.get_username()} · rule #{rule_id}"[:150]
     return actor.get_username()
 
 

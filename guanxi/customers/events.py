@@ -18,7 +18,9 @@ class CustomerEvent(models.TextChoices):
 
 
 declare(CustomerEvent.CREATED, "owner_id", "source")
-declare(CustomerEvent.UPDATED, "changed", "channel")
+# before/after: the changed values as the audit entry stores them (sensitive ones protected), so
+# automation can test "changed from -> to".
+declare(CustomerEvent.UPDATED, "changed", "channel", "before", "after")
 declare(CustomerEvent.DELETED)
 declare(CustomerEvent.RESTORED)
 declare(CustomerEvent.MERGED, "merged_id", "merge_id")

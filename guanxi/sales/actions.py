@@ -434,7 +434,8 @@ def update_deal(deal_id: int, data: dict[str, Any], *, actor) -> Deal:
         return deal
     deal.save()
     audit.record(AuditAction.UPDATE, deal, actor=actor, before=changed_before, after=changed_after)
-    emit(SalesEvent.DEAL_UPDATED, deal, actor=actor, payload={"changed": sorted(changed_after)})
+    emit(SalesEvent.DEAL_UPDATED, deal, actor=actor,
+         payload={"changed": sorted(changed_after), "before": changed_before, "after": changed_after})  # fmt: skip
     if deal.stage_id != old_stage:
         emit(
             SalesEvent.DEAL_STAGE_CHANGED, deal, actor=actor,

@@ -14,6 +14,6 @@ class SalesEvent(models.TextChoices):
 
 declare(SalesEvent.ORDER_CREATED, "customer_id", "amount", "channel")
 declare(SalesEvent.DEAL_CREATED, "customer_id", "stage_id")
-declare(SalesEvent.DEAL_UPDATED, "changed")
+declare(SalesEvent.DEAL_UPDATED, "changed", "before", "after")  # before/after as audited
 # outcome: the StageOutcome of the new stage (open / won / lost).
 declare(SalesEvent.DEAL_STAGE_CHANGED, "customer_id", "from_stage_id", "to_stage_id", "outcome")

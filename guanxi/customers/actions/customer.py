@@ -113,7 +113,9 @@ def update_customer(
     if not fields:
         Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
     audit.record(AuditAction.UPDATE, customer, actor=actor, before=b, after=a)
-    emit(CustomerEvent.UPDATED, customer, actor=actor, payload={"changed": sorted(a)})
+    emit(
+        CustomerEvent.UPDATED, customer, actor=actor, payload={"changed": sorted(a), "before": b, "after": a}
+    )
     return customer
 
 

@@ -1,0 +1,1 @@
+"""The actions of automation: saving rules (rules), firing them (engine), time triggers (sweeps)."""

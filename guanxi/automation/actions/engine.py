@@ -1,0 +1,434 @@
+"""The automation engine: firing a rule on a record exactly once, with its run log.
+
+`fire()` is the one way a rule acts. In one transaction it inserts the `RuleRun` row — unique on
+(rule, object, occurrence) — and performs the steps through the normal actions with the rule's
+actor, so the run row and the effects commit together: a crash before commit loses nothing (the
+event is re-delivered, the sweep runs again), and a second attempt at the same occurrence stops at
+the unique key (on PostgreSQL a concurrent attempt waits for the first to commit, then stops).
+
+A step that raises rolls the firing back; the failure is then recorded as a FAILED run (in its own
+transaction) and retried with back-off by `retry_due()`, from the step that failed, until it
+succeeds or is DEAD after `GUANXI_AUTOMATION_MAX_ATTEMPTS`. Other rules are not held up: each
+firing is its own transaction.
+
+Loop protection: events caused by a firing carry the firing's request id (`rule:<id>:<run>`) and
+its causation depth; a rule does not fire on an event it caused itself, and no rule fires on an
+event deeper than `GUANXI_AUTOMATION_MAX_DEPTH`. Both cuts are written to the run log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import traceback
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from guanxi.automation import conditions as cond
+from guanxi.automation import templating
+from guanxi.automation.fields import Catalogue
+from guanxi.automation.models import Rule, RuleRun, RunStatus, TriggerType
+from guanxi.automation.steps import STEP_TYPES, Firing
+from guanxi.core.context import request_context
+from guanxi.core.models import Event, User
+
+log = logging.getLogger(__name__)
+ERROR_MAX = 4000
+
+
+def max_depth() -> int:
+    return int(getattr(settings, "AUTOMATION_MAX_DEPTH", 4))
+
+
+def max_attempts() -> int:
+    return max(1, int(getattr(settings, "AUTOMATION_MAX_ATTEMPTS", 5)))
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    base = int(getattr(settings, "AUTOMATION_RETRY_BASE_SECONDS", 60))
+    return dt.timedelta(seconds=min(6 * 3600, base * 2 ** max(attempts - 1, 0)))
+
+
+def rule_actor(rule: Rule) -> User:
+    """The rule's owner, marked so that audit entries say the rule acted (`audit.actor_label`)."""
+    actor = User.objects.select_related("role", "department").get(pk=rule.owner_id)
+    actor.automation_rule_id = rule.pk
+    return actor
+
+
+# --------------------------------------------------------------------------- firing
+
+
+def fire(
+    rule: Rule,
+    obj: Any,
+    catalogue: Catalogue,
+    *,
+    occurrence: str,
+    now: dt.datetime | None = None,
+    event: Event | None = None,
+    seen: dict | None = None,
+) -> RuleRun | None:
+    """Run the rule's steps on `obj` for this occurrence, at most once. Returns the run (None when
+    this occurrence already fired)."""
+    now = now or timezone.now()
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    run = RuleRun.objects.create(
+                        rule=rule, version=rule.version, object_type=rule.object_type, object_id=obj.pk,
+                        occurrence=occurrence[:80], event_id=event.pk if event else None,
+                        status=RunStatus.SUCCEEDED, seen=seen or {}, created_at=now, updated_at=now,
+                    )  # fmt: skip
+            except IntegrityError:
+                return None  # this occurrence fired already
+            _perform(rule, run, obj, catalogue, start=0, now=now, event=event)
+            run.duration_ms = int((time.perf_counter() - started) * 1000)
+            run.save(
+                update_fields=["status", "results", "resume_at", "resume_step", "duration_ms", "updated_at"]
+            )
+            return run
+    except Exception as exc:  # noqa: BLE001  (a failing step is recorded and retried, never lost)
+        return _record_failure(rule, obj, occurrence=occurrence, now=now, event=event, seen=seen, exc=exc,
+                               duration_ms=int((time.perf_counter() - started) * 1000))  # fmt: skip
+
+
+def _perform(rule: Rule, run: RuleRun, obj: Any, catalogue: Catalogue, *, start: int, now, event) -> None:
+    """Perform the steps from `start` (raises on the first failing step: the caller rolls back)."""
+    actor = rule_actor(rule)
+    firing = Firing(rule=rule, run_id=run.pk, obj=obj, catalogue=catalogue, actor=actor, now=now,
+                    variables=templating.context_for(catalogue, obj, rule_name=rule.name))  # fmt: skip
+    results = list(run.results or [])
+    steps = rule.actions or []
+    with request_context(f"rule:{rule.pk}:{run.pk}", causation_id=event.pk if event else None):
+        for index in range(start, len(steps)):
+            step = steps[index]
+            if step["type"] == "wait":
+                run.status = RunStatus.WAITING
+                run.resume_at = now + dt.timedelta(hours=step["hours"])
+                run.resume_step = index + 1
+                results.append({"step": str(index + 1), "type": "wait", "ok": True,
+                                "result": {"until": run.resume_at.isoformat()}})  # fmt: skip
+                break
+            results += _run_step(firing, step, str(index + 1))
+        else:
+            run.status = RunStatus.SUCCEEDED
+            run.resume_at = None
+    run.results = results
+    run.updated_at = timezone.now()
+
+
+def _run_step(firing: Firing, step: dict, label: str) -> list[dict]:
+    if step["type"] == "branch":
+        group = cond.parse(step["conditions"], firing.catalogue, allow_changes=False)
+        taken = cond.matches(group, firing.obj, firing.catalogue)
+        results = [
+            {"step": label, "type": "branch", "ok": True, "result": {"took": "then" if taken else "else"}}
+        ]
+        for n, inner in enumerate(step["then" if taken else "else"], start=1):
+            results += _run_step(firing, inner, f"{label}.{n}")
+        return results
+    step_type = STEP_TYPES[step["type"]]
+    if step_type.needs_customer and firing.customer is None:
+        return [{"step": label, "type": step["type"], "ok": True, "result": {"skipped": "no customer"}}]
+    firing.index = label
+    try:
+        result = step_type.perform(firing, step)
+    except Exception as exc:
+        exc.automation_step = label  # which step failed, for the run log
+        raise
+    return [{"step": label, "type": step["type"], "ok": True, "result": result}]
+
+
+def _error_text(exc: Exception) -> str:
+    step = getattr(exc, "automation_step", None)
+    head = f"step {step}: " if step else ""
+    return (head + "".join(traceback.format_exception_only(exc)).strip())[:ERROR_MAX]
+
+
+def _record_failure(rule, obj, *, occurrence, now, event, seen, exc, duration_ms) -> RuleRun | None:
+    log.warning("rule %s on %s %s failed: %s", rule.pk, rule.object_type, obj.pk, exc)
+    try:
+        with transaction.atomic():
+            return RuleRun.objects.create(
+                rule=rule, version=rule.version, object_type=rule.object_type, object_id=obj.pk,
+                occurrence=occurrence[:80], event_id=event.pk if event else None, status=RunStatus.FAILED,
+                seen=seen or {}, error=_error_text(exc), attempts=1, next_attempt_at=now + backoff(1),
+                duration_ms=duration_ms, created_at=now, updated_at=now,
+            )  # fmt: skip
+    except IntegrityError:
+        return None  # another worker fired this occurrence meanwhile
+
+
+def _cut(rule: Rule, obj_id: int, event: Event, reason: str) -> None:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            RuleRun.objects.create(
+                rule=rule, version=rule.version, object_type=rule.object_type, object_id=obj_id,
+                occurrence=f"event:{event.pk}", event_id=event.pk, status=RunStatus.CUT, error=reason,
+                created_at=now, updated_at=now,
+            )  # fmt: skip
+    except IntegrityError:
+        pass
+    log.info("rule %s not fired on event %s: %s", rule.pk, event.pk, reason)
+
+
+# --------------------------------------------------------------------------- retries and waits
+
+
+def _continue(run_id: int, *, status: str, now: dt.datetime) -> bool:
+    """Continue a FAILED run (retry from its failed step) or a WAITING one (after its wait)."""
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            run = (
+                RuleRun.objects.select_for_update(skip_locked=True)
+                .filter(pk=run_id, status=status)
+                .select_related("rule")
+                .first()
+            )
+            if run is None:
+                return False
+            rule = run.rule
+            catalogue = Catalogue(rule.object_type)
+            obj = catalogue.load(run.object_id)
+            if obj is None:
+                run.status, run.error, run.updated_at = RunStatus.DEAD, "the record no longer exists", now
+                run.save(update_fields=["status", "error", "updated_at"])
+                return True
+            start = run.resume_step  # 0 for a firing that failed before any wait: it rolled back whole
+            event = Event.objects.filter(pk=run.event_id).first() if run.event_id else None
+            _perform(rule, run, obj, catalogue, start=start, now=now, event=event)
+            run.attempts += 1 if status == RunStatus.FAILED else 0
+            run.error = ""
+            run.next_attempt_at = None
+            run.duration_ms += int((time.perf_counter() - started) * 1000)
+            run.save()
+            return True
+    except Exception as exc:  # noqa: BLE001
+        with transaction.atomic():
+            run = RuleRun.objects.select_for_update().filter(pk=run_id).first()
+            if run is None:
+                return False
+            run.attempts += 1
+            run.error = _error_text(exc)
+            run.updated_at = now
+            if run.attempts >= max_attempts():
+                run.status, run.next_attempt_at = RunStatus.DEAD, None
+            else:
+                run.status, run.next_attempt_at = RunStatus.FAILED, now + backoff(run.attempts)
+            run.save(update_fields=["attempts", "error", "updated_at", "status", "next_attempt_at"])
+        return True
+
+
+def retry_due(now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Retry failed runs whose back-off has passed and continue runs whose wait is over."""
+    now = now or timezone.now()
+    done = 0
+    for status, field in ((RunStatus.FAILED, "next_attempt_at"), (RunStatus.WAITING, "resume_at")):
+        ids = list(
+            RuleRun.objects.filter(status=status, **{f"{field}__lte": now})
+            .order_by(field)
+            .values_list("pk", flat=True)[:limit]
+        )
+        done += sum(1 for run_id in ids if _continue(run_id, status=status, now=now))
+    return done
+
+
+def retry_now(run_ids: list[int], *, actor, now: dt.datetime | None = None) -> int:
+    """Retry failed or dead runs by hand (settings.manage)."""
+    from guanxi.core.exceptions import require
+    from guanxi.core.permissions import Perm
+
+    require(actor, Perm.SETTINGS_MANAGE)
+    now = now or timezone.now()
+    RuleRun.objects.filter(pk__in=run_ids, status=RunStatus.DEAD).update(status=RunStatus.FAILED, attempts=0)
+    return sum(1 for run_id in run_ids if _continue(run_id, status=RunStatus.FAILED, now=now))
+
+
+# --------------------------------------------------------------------------- events
+
+# event name -> (object type, trigger types it can start)
+EVENT_TRIGGERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "customer.created": ("customer", (TriggerType.CREATED, TriggerType.WEBHOOK)),
+    "customer.updated": ("customer", (TriggerType.UPDATED, TriggerType.FIELD_CHANGED, TriggerType.WEBHOOK)),
+    "customer.deleted": ("customer", (TriggerType.DELETED,)),
+    "deal.created": ("deal", (TriggerType.CREATED,)),
+    "deal.updated": ("deal", (TriggerType.UPDATED, TriggerType.FIELD_CHANGED)),
+    "deal.stage_changed": ("deal", (TriggerType.STAGE_CHANGED,)),
+    "order.created": ("order", (TriggerType.CREATED,)),
+    "follow_up.logged": ("follow_up", (TriggerType.CREATED,)),
+}
+SNAPSHOT_REFS = {
+    "owner_id": "owner",
+    "company_id": "company_name",
+    "pipeline_id": "pipeline",
+    "stage_id": "stage",
+}
+
+
+def changes_of(event: Event) -> dict[str, tuple[Any, Any]]:
+    """ref -> (before, after) from an update event's payload (custom fields as "cf.<key>")."""
+    payload = event.payload or {}
+    before, after = payload.get("before") or {}, payload.get("after") or {}
+    result: dict[str, tuple[Any, Any]] = {}
+    for key in set(before) | set(after):
+        old, new = before.get(key), after.get(key)
+        if key == "custom_fields":
+            old, new = old or {}, new or {}
+            for cf in set(old) | set(new):
+                if old.get(cf) != new.get(cf):
+                    result[f"cf.{cf}"] = (old.get(cf), new.get(cf))
+            continue
+        result[SNAPSHOT_REFS.get(key, key)] = (old, new)
+    for key in payload.get("changed") or []:
+        result.setdefault(SNAPSHOT_REFS.get(key, key), (None, None))
+    return result
+
+
+def _trigger_matches(rule: Rule, event: Event, changes: dict) -> bool:
+    trigger = rule.trigger or {}
+    kind = trigger.get("type")
+    payload = event.payload or {}
+    if kind == TriggerType.WEBHOOK:
+        return (payload.get("source") or payload.get("channel")) == "webhook"
+    if kind == TriggerType.UPDATED:
+        watched = trigger.get("fields")
+        return not watched or any(ref in changes for ref in watched)
+    if kind == TriggerType.FIELD_CHANGED:
+        ref = trigger.get("field")
+        if ref not in changes:
+            return False
+        old, new = changes[ref]
+        return ("from" not in trigger or str(old) == str(trigger["from"])) and (
+            "to" not in trigger or str(new) == str(trigger["to"])
+        )
+    if kind == TriggerType.STAGE_CHANGED:
+        return all(
+            trigger.get(side) is None or payload.get(side) == trigger[side]
+            for side in ("from_stage_id", "to_stage_id")
+        )
+    return True
+
+
+def handle_event(event: Event) -> int:
+    """Fire every enabled rule this event triggers (the automation subscriber). Returns firings."""
+    mapping = EVENT_TRIGGERS.get(event.name)
+    if mapping is None or event.object_id is None:
+        return 0
+    object_type, trigger_types = mapping
+    rules = [
+        r for r in Rule.objects.filter(enabled=True, deleted_at__isnull=True, object_type=object_type)
+        if r.trigger_type in trigger_types
+    ]  # fmt: skip
+    if not rules:
+        return 0
+    changes = changes_of(event) if event.name.endswith(".updated") else {}
+    catalogue = Catalogue(object_type)
+    obj = None
+    fired = 0
+    for rule in rules:
+        if (event.request_id or "").startswith(f"rule:{rule.pk}:"):
+            _cut(rule, event.object_id, event, "a rule does not trigger itself")
+            continue
+        if not _trigger_matches(rule, event, changes):
+            continue
+        if event.depth >= max_depth():
+            _cut(rule, event.object_id, event, f"causation depth limit ({max_depth()}) reached")
+            continue
+        if obj is None:
+            qs = (
+                catalogue.queryset()
+                if rule.trigger_type != TriggerType.DELETED
+                else catalogue.model.objects.all()
+            )
+            obj = qs.filter(pk=event.object_id).first()
+            if obj is None:
+                return fired
+        group = cond.parse(rule.conditions, catalogue, allow_changes=True)
+        if not cond.matches(group, obj, catalogue, changes=changes):
+            continue
+        if fire(rule, obj, catalogue, occurrence=f"event:{event.pk}", event=event,
+                seen=cond.seen(group, obj, catalogue)) is not None:  # fmt: skip
+            fired += 1
+    return fired
+
+
+# --------------------------------------------------------------------------- manual runs
+
+
+def run_manual(
+    rule_id: int, object_ids: list[int], *, actor, now: dt.datetime | None = None
+) -> dict[str, int]:
+    """ "Run on the selected records": the rule fires once on each selected record the actor may see
+    and that matches its conditions."""
+    from guanxi.core.exceptions import NotFound, require
+    from guanxi.core.permissions import Perm
+
+    require(actor, Perm.SETTINGS_MANAGE)
+    rule = Rule.objects.filter(pk=rule_id, deleted_at__isnull=True).first()
+    if rule is None:
+        raise NotFound(rule_id)
+    catalogue = Catalogue(rule.object_type)
+    group = cond.parse(rule.conditions, catalogue, allow_changes=False)
+    visible = catalogue.queryset()
+    if hasattr(visible, "visible_to"):
+        visible = visible.visible_to(actor)
+    request = uuid.uuid4().hex[:12]
+    stats = {"selected": len(object_ids), "matched": 0, "fired": 0}
+    for obj in visible.filter(pk__in=object_ids[:1000]).filter(cond.as_q(group, catalogue)):
+        if not cond.matches(group, obj, catalogue):
+            continue
+        stats["matched"] += 1
+        if fire(rule, obj, catalogue, occurrence=f"manual:{request}", now=now,
+                seen=cond.seen(group, obj, catalogue)) is not None:  # fmt: skip
+            stats["fired"] += 1
+    return stats
+
+
+def preview(rule: Rule, *, limit: int = 20) -> dict[str, Any]:
+    """How many and which existing records match the rule's conditions now (change tests aside)."""
+    catalogue = Catalogue(rule.object_type)
+    group = cond.parse(rule.conditions, catalogue, allow_changes=True)
+    qs = catalogue.queryset(cond.refs(group)).filter(cond.as_q(group, catalogue)).order_by("-pk")
+    return {"count": qs.count(), "sample": [{"id": o.pk, "name": str(o)} for o in qs[:limit]]}
+
+
+def dry_run(rule: Rule, object_id: int) -> dict[str, Any]:
+    """What each step would do on one record, without doing it."""
+    catalogue = Catalogue(rule.object_type)
+    obj = catalogue.load(object_id)
+    if obj is None:
+        from guanxi.core.exceptions import NotFound
+
+        raise NotFound(object_id)
+    group = cond.parse(rule.conditions, catalogue, allow_changes=True)
+    firing = Firing(rule=rule, run_id=None, obj=obj, catalogue=catalogue, actor=None, now=timezone.now(),
+                    variables=templating.context_for(catalogue, obj, rule_name=rule.name))  # fmt: skip
+    return {"matches": cond.matches(group, obj, catalogue), "seen": cond.seen(group, obj, catalogue),
+            "steps": _describe(firing, rule.actions or [], "")}  # fmt: skip
+
+
+def _describe(firing: Firing, steps: list[dict], prefix: str) -> list[dict]:
+    result = []
+    for n, step in enumerate(steps, start=1):
+        label = f"{prefix}{n}"
+        if step["type"] == "branch":
+            group = cond.parse(step["conditions"], firing.catalogue, allow_changes=False)
+            taken = cond.matches(group, firing.obj, firing.catalogue)
+            result.append({"step": label, "type": "branch", "would": "then" if taken else "else"})
+            result += _describe(firing, step["then" if taken else "else"], f"{label}.")
+            continue
+        describe = STEP_TYPES[step["type"]].describe
+        result.append(
+            {"step": label, "type": step["type"], "would": str(describe(firing, step)) if describe else ""}
+        )
+    return result
