@@ -62,6 +62,20 @@ def queue():
     HUEY.flush()
 
 
+@pytest.fixture
+def keep_test_connection():
+    """Like Django's test Client: requests served through the WSGI app (schemathesis fuzzing) must
+    not close the test transaction's connection."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 def drain(huey) -> list:
     """Run every task waiting in the real queue, as a worker would; returns their results."""
     results = []

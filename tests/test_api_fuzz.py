@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -15,16 +13,6 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from guanxi.core.actions import create_api_token
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def keep_test_connection():
-    """Like Django's test Client: requests must not close the test transaction's connection."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 def test_api_never_errors_and_matches_its_schema(org, keep_test_connection):

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy
 
 from guanxi.automation import templating
 from guanxi.automation.fields import Catalogue
+from guanxi.core.converters import as_id
 from guanxi.core.models import Role, User
 from guanxi.customization.models import CustomObject
 
@@ -91,7 +92,7 @@ def _clean_person(value: Any, label: str, *, allow_roles: bool) -> str:
     if text in RECIPIENTS:
         return text
     kind, _sep, ref = text.partition(":")
-    if kind == "user" and ref.isdigit() and User.objects.filter(pk=int(ref), is_active=True).exists():
+    if kind == "user" and as_id(ref) and User.objects.filter(pk=as_id(ref), is_active=True).exists():
         return text
     if allow_roles and kind == "role" and Role.objects.filter(code=ref).exists():
         return text
@@ -281,10 +282,10 @@ def _clean_assign(config: dict, object_type: str) -> dict:
     label = _("Assign the owner")
     if config.get("strategy") == "assignment_rules":
         return {"strategy": "assignment_rules"}
-    user_id = config.get("user_id")
-    if not str(user_id or "").isdigit() or not User.objects.filter(pk=int(user_id), is_active=True).exists():
+    user_id = as_id(config.get("user_id"))
+    if user_id is None or not User.objects.filter(pk=user_id, is_active=True).exists():
         raise ValidationError(_("%(part)s: choose an active user or the assignment rules.") % {"part": label})
-    return {"user_id": int(user_id)}
+    return {"user_id": user_id}
 
 
 def _perform_assign(firing: Firing, config: dict) -> dict:
@@ -332,9 +333,10 @@ def _clean_cadence(config: dict, object_type: str, *, required: bool) -> dict:
     value = config.get("cadence_id")
     if value in (None, "") and not required:
         return {"cadence_id": None}
-    if not str(value).isdigit() or not Cadence.objects.filter(pk=int(value)).exists():
+    cadence_id = as_id(value)
+    if cadence_id is None or not Cadence.objects.filter(pk=cadence_id).exists():
         raise ValidationError(_("%(part)s: choose a cadence.") % {"part": _("Cadence")})
-    return {"cadence_id": int(value)}
+    return {"cadence_id": cadence_id}
 
 
 def _perform_start_cadence(firing: Firing, config: dict) -> dict:
@@ -367,6 +369,7 @@ register(StepType("stop_cadence", gettext_lazy("Stop cadences"), lambda c, o: _c
 
 
 # --------------------------------------------------------------------------- notify
+
 
 def _clean_notify(config: dict, object_type: str) -> dict:
     label = _("Notify")

@@ -364,19 +364,6 @@ def test_existing_list_parameters_still_work(org, graded):
 # --------------------------------------------------------------------------- fuzzing with live fields
 
 
-@pytest.fixture
-def keep_test_connection():
-    """Like Django's test Client: requests must not close the test transaction's connection."""
-    from django.core.signals import request_finished, request_started
-    from django.db import close_old_connections
-
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
 def test_fuzzing_customer_endpoints_with_every_field_type_never_errors(org, keep_test_connection):
     """schemathesis generates bodies from the live CustomerCustomFields schema (typed values, enums,
     extra keys): every answer is a 2xx/4xx that matches the documented schema, never a 500."""

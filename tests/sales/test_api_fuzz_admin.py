@@ -5,22 +5,11 @@ is reached: no input gives a server error and every answer matches the schema.""
 from __future__ import annotations
 
 import pytest
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 
 from guanxi.core.actions import create_api_token
 from guanxi.sales import actions
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def keep_test_connection():
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
 
 
 def test_fuzzing_deals_and_pipelines_as_an_administrator_never_errors(org, pipeline, budget_field,

@@ -35,6 +35,7 @@ from guanxi.automation.fields import Catalogue
 from guanxi.automation.models import Rule, RuleRun, RunStatus, TriggerType
 from guanxi.automation.steps import STEP_TYPES, Firing
 from guanxi.core.context import request_context
+from guanxi.core.converters import as_id
 from guanxi.core.models import Event, User
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,7 @@ def retry_now(run_ids: list[int], *, actor, now: dt.datetime | None = None) -> i
 
     require(actor, Perm.SETTINGS_MANAGE)
     now = now or timezone.now()
+    run_ids = [i for i in (as_id(v) for v in run_ids[:500]) if i is not None]
     RuleRun.objects.filter(pk__in=run_ids, status=RunStatus.DEAD).update(status=RunStatus.FAILED, attempts=0)
     return sum(1 for run_id in run_ids if _continue(run_id, status=RunStatus.FAILED, now=now))
 
@@ -384,7 +386,8 @@ def run_manual(
         visible = visible.visible_to(actor)
     request = uuid.uuid4().hex[:12]
     stats = {"selected": len(object_ids), "matched": 0, "fired": 0}
-    for obj in visible.filter(pk__in=object_ids[:1000]).filter(cond.as_q(group, catalogue)):
+    ids = [i for i in (as_id(v) for v in object_ids[:1000]) if i is not None]
+    for obj in visible.filter(pk__in=ids).filter(cond.as_q(group, catalogue)):
         if not cond.matches(group, obj, catalogue):
             continue
         stats["matched"] += 1
@@ -405,7 +408,7 @@ def preview(rule: Rule, *, limit: int = 20) -> dict[str, Any]:
 def dry_run(rule: Rule, object_id: int) -> dict[str, Any]:
     """What each step would do on one record, without doing it."""
     catalogue = Catalogue(rule.object_type)
-    obj = catalogue.load(object_id)
+    obj = catalogue.load(as_id(object_id)) if as_id(object_id) else None
     if obj is None:
         from guanxi.core.exceptions import NotFound
 

@@ -20,6 +20,7 @@ from guanxi.automation.fields import OBJECT_TYPES, Catalogue
 from guanxi.automation.models import Rule, RuleVersion, TriggerType
 from guanxi.automation.steps import STEP_TYPES
 from guanxi.core import audit
+from guanxi.core.converters import as_id
 from guanxi.core.events import emit
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction
@@ -45,7 +46,7 @@ CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 
 
 def _int(value: Any, label: str, *, low: int, high: int) -> int:
-    if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit():
+    if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit() or len(str(value).strip()) > 9:
         raise ValidationError(_("%(part)s: enter a whole number.") % {"part": label})
     number = int(str(value).strip())
     if not low <= number <= high:
@@ -87,9 +88,9 @@ def clean_trigger(trigger: Any, object_type: str) -> dict[str, Any]:
         for side in ("from_stage_id", "to_stage_id"):
             value = trigger.get(side)
             if value not in (None, ""):
-                if not str(value).isdigit() or not Stage.objects.filter(pk=int(value)).exists():
+                if as_id(value) is None or not Stage.objects.filter(pk=as_id(value)).exists():
                     raise ValidationError(_("Trigger: choose an existing stage."))
-                cleaned[side] = int(value)
+                cleaned[side] = as_id(value)
     elif kind == TriggerType.RELATIVE_TIME:
         spec = catalogue.get(str(trigger.get("field") or ""))
         if spec is None or spec.type not in DATE_TYPES or spec.is_custom and spec.type not in DATE_TYPES:
