@@ -56,6 +56,7 @@ class StepType:
     perform: Callable[[Firing, dict], dict] | None = None
     describe: Callable[[Firing, dict], str] | None = None
     needs_customer: bool = True
+    changes_record: bool = False  # the engine reloads the record after it
 
 
 STEP_TYPES: dict[str, StepType] = {}
@@ -246,7 +247,7 @@ def _describe_update(firing: Firing, config: dict) -> str:
 
 
 register(StepType("update_field", gettext_lazy("Update a field"), _clean_update, _perform_update, _describe_update,
-                  needs_customer=False))  # fmt: skip
+                  needs_customer=False, changes_record=True))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- tags
@@ -308,7 +309,7 @@ def _describe_assign(firing: Firing, config: dict) -> str:
 
 
 register(StepType("assign_owner", gettext_lazy("Assign or transfer the owner"), _clean_assign, _perform_assign,
-                  _describe_assign))  # fmt: skip
+                  _describe_assign, changes_record=True))  # fmt: skip
 
 
 def _perform_pool(firing: Firing, config: dict) -> dict:
@@ -321,7 +322,7 @@ def _perform_pool(firing: Firing, config: dict) -> dict:
 
 
 register(StepType("move_to_pool", gettext_lazy("Move to the public pool"), lambda c, o: {}, _perform_pool,
-                  lambda f, c: _("Return the customer to the public pool.")))  # fmt: skip
+                  lambda f, c: _("Return the customer to the public pool."), changes_record=True))  # fmt: skip
 
 
 # --------------------------------------------------------------------------- cadences

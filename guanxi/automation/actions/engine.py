@@ -145,6 +145,10 @@ def _run_step(firing: Firing, step: dict, label: str) -> list[dict]:
     except Exception as exc:
         exc.automation_step = label  # which step failed, for the run log
         raise
+    if step_type.changes_record:  # later steps (and templates) see the new owner or value
+        firing.obj.refresh_from_db()
+        if firing.customer is not None and firing.customer is not firing.obj:
+            firing.customer.refresh_from_db()
     return [{"step": label, "type": step["type"], "ok": True, "result": result}]
 
 

@@ -83,7 +83,12 @@ def clean_trigger(trigger: Any, object_type: str) -> dict[str, Any]:
                     ) from None
                 cleaned[side] = audit.json_value(cleaned[side])
     elif kind == TriggerType.STAGE_CHANGED:
-        from guanxi.sales.models import Stage
+        from guanxi.sales.models import Stage, StageOutcome
+
+        if trigger.get("outcome") not in (None, ""):
+            if trigger["outcome"] not in StageOutcome.values:
+                raise ValidationError(_("Trigger: choose won, lost or open."))
+            cleaned["outcome"] = trigger["outcome"]
 
         for side in ("from_stage_id", "to_stage_id"):
             value = trigger.get(side)
@@ -275,3 +280,13 @@ def delete_rule(rule_id: int, *, actor) -> None:
     rule.enabled = False
     rule.save(update_fields=["deleted_at", "enabled"])
     audit.record(AuditAction.DELETE, rule, actor=actor, before={"enabled": True}, after=None)
+
+
+def install_template(key: str, *, actor, enabled: bool = False) -> Rule:
+    """A rule from one of the shipped templates (installed disabled unless asked)."""
+    from guanxi.automation.templates import BY_KEY
+
+    template = BY_KEY.get(key)
+    if template is None:
+        raise NotFound(key)
+    return save_rule({**template.definition, "enabled": enabled}, actor=actor, template_key=key)
