@@ -9,7 +9,8 @@ from guanxi.settings import *  # noqa: E402, F403
 from guanxi.settings import HUEY, QUEUE_URL  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A worker process started by a test may be pointed at the test's real SMTP server instead.
+EMAIL_BACKEND = os.environ.get("GUANXI_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 # Each test run gets its own queue name so runs never see each other's tasks. A worker process started
 # by a test (tests/core/test_event_bus_worker_process.py) is given the run's name to share its queue.
 HUEY = {**HUEY, "name": os.environ.get("GUANXI_TEST_QUEUE_NAME") or f"guanxi-test-{os.getpid()}"}

@@ -12,28 +12,21 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections import Counter
-from pathlib import Path
-from urllib.parse import quote, urlsplit
 
 import pytest
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from guanxi.core import events
 from guanxi.core.models import Event, EventDelivery
 from guanxi.customization.models import Tag
 from tests import worker_subscribers as subs
+from tests.worker_processes import Workers
 from tests.worker_subscribers import WorkerTestEvent
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 60  # seconds: the longest any wait for the worker may take
 RETRY_BASE_SECONDS = 1
 MAX_ATTEMPTS = 3
 
@@ -42,84 +35,17 @@ ALWAYS_RAISE = f"{subs.__name__}.always_raise"
 BLOCK = f"{subs.__name__}.block_until_released"
 
 
-def _database_url() -> str:
-    """The test database pytest-django created, as a URL for the worker's settings."""
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"  # a file in GUANXI_DATA_DIR (test_settings)
-    return urlsplit(settings.DATABASE_URL)._replace(path="/" + quote(name)).geturl()
-
-
-def _worker_env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "guanxi.test_settings",
-        "GUANXI_DATA_DIR": str(settings.DATA_DIR),
-        "GUANXI_DATABASE_URL": _database_url(),
-        "GUANXI_QUEUE_URL": settings.QUEUE_URL,
-        "GUANXI_TEST_QUEUE_NAME": settings.HUEY["name"],
-        "GUANXI_EXTRA_SUBSCRIBER_MODULES": subs.__name__,
-        "GUANXI_EVENT_RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS),
-        "GUANXI_EVENT_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-class Workers:
-    """Worker processes started by one test; every one still alive is killed at the end."""
-
-    def __init__(self) -> None:
-        self.procs: list[tuple[subprocess.Popen, Path]] = []
-
-    def start(self) -> subprocess.Popen:
-        log = Path(settings.DATA_DIR) / f"worker-{uuid.uuid4().hex[:8]}.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "guanxi.cli", "worker", "--no-periodic"],
-                cwd=ROOT,
-                env=_worker_env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: killed with everything it started
-            )
-        self.procs.append((proc, log))
-        return proc
-
-    def kill(self, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-    def kill_all(self) -> None:
-        for proc, _log in self.procs:
-            self.kill(proc)
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- worker {proc.pid} ({log.name}):\n{log.read_text()[-3000:]}" for proc, log in self.procs
-        )
-
-    def wait_for(self, what: str, condition, timeout: float = TIMEOUT):
-        """Poll `condition()` until it returns something truthy; fail with the workers' logs."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = condition()
-            if result:
-                return result
-            for proc, _log in self.procs:
-                assert proc.poll() is None or proc.returncode == -signal.SIGKILL, (
-                    f"worker {proc.pid} exited ({proc.returncode})\n{self.logs()}"
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout} s waiting for: {what}\n{self.logs()}")
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def workers(queue):
-    """Start real worker processes on the test's database and (emptied) queue; killed afterwards,
-    before the database is flushed."""
-    started = Workers()
+    """Start real worker processes on the test's database and (emptied) queue, with the test
+    subscribers and a short back-off; killed afterwards, before the database is flushed."""
+    started = Workers(
+        {
+            "GUANXI_EXTRA_SUBSCRIBER_MODULES": subs.__name__,
+            "GUANXI_EVENT_RETRY_BASE_SECONDS": str(RETRY_BASE_SECONDS),
+            "GUANXI_EVENT_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        }
+    )
     try:
         yield started
     finally:
