@@ -74,9 +74,11 @@ def fire(
     now: dt.datetime | None = None,
     event: Event | None = None,
     seen: dict | None = None,
+    actor: User | None = None,
 ) -> RuleRun | None:
     """Run the rule's steps on `obj` for this occurrence, at most once. Returns the run (None when
-    this occurrence already fired)."""
+    this occurrence already fired). `actor`: the rule's actor when the caller fires it many times
+    (a sweep), else it is loaded."""
     now = now or timezone.now()
     started = time.perf_counter()
     try:
@@ -90,7 +92,7 @@ def fire(
                     )  # fmt: skip
             except IntegrityError:
                 return None  # this occurrence fired already
-            _perform(rule, run, obj, catalogue, start=0, now=now, event=event)
+            _perform(rule, run, obj, catalogue, start=0, now=now, event=event, actor=actor)
             run.duration_ms = int((time.perf_counter() - started) * 1000)
             run.save(
                 update_fields=["status", "results", "resume_at", "resume_step", "duration_ms", "updated_at"]
@@ -101,9 +103,10 @@ def fire(
                                duration_ms=int((time.perf_counter() - started) * 1000))  # fmt: skip
 
 
-def _perform(rule: Rule, run: RuleRun, obj: Any, catalogue: Catalogue, *, start: int, now, event) -> None:
+def _perform(rule: Rule, run: RuleRun, obj: Any, catalogue: Catalogue, *, start: int, now, event,
+             actor: User | None = None) -> None:  # fmt: skip
     """Perform the steps from `start` (raises on the first failing step: the caller rolls back)."""
-    actor = rule_actor(rule)
+    actor = actor or rule_actor(rule)
     firing = Firing(rule=rule, run_id=run.pk, obj=obj, catalogue=catalogue, actor=actor, now=now,
                     variables=templating.context_for(catalogue, obj, rule_name=rule.name))  # fmt: skip
     results = list(run.results or [])

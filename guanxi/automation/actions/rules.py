@@ -229,6 +229,8 @@ def _definition(rule: Rule) -> dict[str, Any]:
 def save_rule(data: dict[str, Any], *, actor, rule_id: int | None = None, template_key: str = "") -> Rule:
     """Create a rule or save a new version of it (the previous version is kept)."""
     require(actor, Perm.SETTINGS_MANAGE)
+    if getattr(actor, "pk", None) is None:  # a rule acts as its owner: the system cannot own one
+        raise ValidationError({"owner": [_("A rule needs a user as its owner.")]})
     current = None
     if rule_id is not None:
         current = Rule.objects.select_for_update().filter(pk=rule_id, deleted_at__isnull=True).first()

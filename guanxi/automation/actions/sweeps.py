@@ -21,7 +21,7 @@ from django.utils import timezone
 from huey import crontab
 
 from guanxi.automation import conditions as cond
-from guanxi.automation.actions.engine import fire
+from guanxi.automation.actions.engine import fire, rule_actor
 from guanxi.automation.actions.rules import CRON_FIELDS
 from guanxi.automation.fields import Catalogue
 from guanxi.automation.models import Rule, RuleRun, TriggerType
@@ -91,6 +91,7 @@ def sweep_rule(rule: Rule, now: dt.datetime | None = None, *, chunk: int = CHUNK
     spec = catalogue.get(rule.trigger["field"]) if rule.trigger_type == TriggerType.RELATIVE_TIME else None
     slot = _slot(now) if rule.trigger_type == TriggerType.SCHEDULE else None
     stats = {"due": 0, "fired": 0}
+    actor = rule_actor(rule)
     bounds = catalogue.base().aggregate(lo=Min("pk"), hi=Max("pk"))
     if bounds["lo"] is None:
         return stats
@@ -108,9 +109,8 @@ def sweep_rule(rule: Rule, now: dt.datetime | None = None, *, chunk: int = CHUNK
             if (obj.pk, occurrence) in done:
                 continue
             stats["due"] += 1
-            if fire(
-                rule, obj, catalogue, occurrence=occurrence, now=now, seen=cond.seen(group, obj, catalogue)
-            ):
+            seen = cond.seen(group, obj, catalogue)
+            if fire(rule, obj, catalogue, occurrence=occurrence, now=now, seen=seen, actor=actor):
                 stats["fired"] += 1
     return stats
 
