@@ -25,6 +25,7 @@ urlpatterns = [
     path("settings/customization/", include("guanxi.customization.urls")),
     path("settings/pipelines/", include("guanxi.sales.urls_settings")),
     path("settings/events/", include("guanxi.core.urls_events")),
+    path("settings/webhooks/", include("guanxi.webhooks.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", web_views.healthz, name="healthz"),

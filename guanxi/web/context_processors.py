@@ -9,7 +9,11 @@ NAV = [
     ("quality:overview", _("Data quality")),
 ]
 # Shown only to those who may open them.
-ADMIN_NAV = [("inbound:sources", _("Inbound webhooks")), ("messaging:deliveries", _("Delivery log"))]
+ADMIN_NAV = [
+    ("inbound:sources", _("Inbound webhooks")),
+    ("webhooks:endpoints", _("Outgoing webhooks")),
+    ("messaging:deliveries", _("Delivery log")),
+]
 
 
 def navigation(request):
