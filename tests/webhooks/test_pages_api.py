@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from guanxi.core.models import AuditEntry, Event
 from guanxi.customers.events import CustomerEvent
@@ -201,7 +201,8 @@ def test_the_api_is_in_the_openapi_document(admin, api_for):
 
 # --- bad input ----------------------------------------------------------------------------------
 
-BAD_URLS = ["ftp://example.com/hook", "javascript:alert(1)", "file:///etc/passwd", "example.com/hook", ""]
+BAD_URLS = ["ftp://example.com/hook", "javascript:alert(1)", "file:///etc/passwd", "example.com/hook", "",
+            "http://example.com/\x00"]  # fmt: skip
 
 
 @pytest.mark.parametrize("url", BAD_URLS)
@@ -209,10 +210,8 @@ def test_a_url_that_is_not_http_is_refused_by_the_api_and_the_page(admin, admin_
     response = _post(api_for(admin), "/api/webhooks/endpoints", {"name": "X", "url": url})
     assert response.status_code == 422
     assert [d["loc"] for d in response.json()["detail"]] == [["body", "url"]]
-    assert (
-        "http" in response.json()["detail"][0]["msg"].lower()
-        or "url" in response.json()["detail"][0]["msg"].lower()
-    )
+    message = response.json()["detail"][0]["msg"].lower()
+    assert ("control characters" if "\x00" in url else "url") in message
 
     page = admin_page.post(
         "/settings/webhooks/new/", {"name": "X", "url": url, "max_consecutive_failures": "10"}
@@ -242,6 +241,19 @@ def test_an_unknown_event_name_is_refused_by_the_api_and_the_page(admin, admin_p
     assert sorted(d["loc"][-1] for d in response.json()["detail"]) == ["max_consecutive_failures", "url"]
     endpoint.refresh_from_db()
     assert endpoint.url == receiver.url and endpoint.max_consecutive_failures == 10
+
+
+def test_text_the_database_cannot_store_is_refused(admin, api_for, receiver):
+    response = _post(api_for(admin), "/api/webhooks/endpoints",
+                     {"name": "E\x00RP", "url": receiver.url, "description": "a\ud800"})  # fmt: skip
+    assert response.status_code == 422
+    assert sorted(d["loc"][-1] for d in response.json()["detail"]) == ["description", "name"]
+    assert not WebhookEndpoint.objects.exists()
+    endpoint = _endpoint(receiver, admin, event_types=[])
+    with pytest.raises(ValidationError) as refused:
+        actions.enqueue_delivery(endpoint, "x\ny", {"a": "\x00"}, idempotency_key=" ", actor=None)
+    assert sorted(refused.value.message_dict) == ["data", "event_type", "idempotency_key"]
+    assert not WebhookDelivery.objects.exists()
 
 
 # --- permissions --------------------------------------------------------------------------------

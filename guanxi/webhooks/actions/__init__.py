@@ -8,6 +8,7 @@ the actions other code calls, so callers write `from guanxi.webhooks import acti
 from guanxi.webhooks.actions.deliveries import (
     deliver_event,
     enqueue_delivery,
+    is_subscribed,
     queue_due_deliveries,
     redeliver,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "disable_endpoint",
     "enable_endpoint",
     "enqueue_delivery",
+    "is_subscribed",
     "queue_due_deliveries",
     "redeliver",
     "rotate_secret",

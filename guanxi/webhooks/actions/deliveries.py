@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.core import audit, events
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, Event, User
@@ -65,6 +66,11 @@ def subscribed_endpoints(event_name: str) -> list[WebhookEndpoint]:
     ]
 
 
+def is_subscribed(event_name: str) -> bool:
+    """Whether some enabled endpoint subscribes to this event name."""
+    return bool(subscribed_endpoints(event_name))
+
+
 @transaction.atomic
 def deliver_event(event: Event) -> list[int]:
     """One delivery per subscribed endpoint for an event, queued on commit. Unique per (endpoint,
@@ -108,9 +114,19 @@ def _check_actor(actor) -> None:
         require(actor, Perm.SETTINGS_MANAGE)
 
 
+def _one_line(value, max_length: int) -> bool:
+    return (
+        isinstance(value, str)
+        and bool(value.strip())
+        and len(value) <= max_length
+        and not normalize.has_control_chars(value)
+        and all(ord(ch) >= 32 for ch in value)
+    )
+
+
 def _clean_ad_hoc(event_type, data, idempotency_key) -> dict:
     errors: dict[str, str] = {}
-    if not isinstance(event_type, str) or not event_type.strip() or len(event_type) > MAX_TYPE_LENGTH:
+    if not _one_line(event_type, MAX_TYPE_LENGTH):
         errors["event_type"] = _("Give an event type of at most %(max)d characters.") % {
             "max": MAX_TYPE_LENGTH
         }
@@ -118,9 +134,13 @@ def _clean_ad_hoc(event_type, data, idempotency_key) -> dict:
         errors["data"] = _("The data must be a JSON object.")
     else:
         try:
-            json.dumps(data, allow_nan=False)
+            encoded = json.dumps(data, allow_nan=False)
+            encoded.encode("utf-8")  # lone surrogates are not storable
         except (TypeError, ValueError):
             errors["data"] = _("The data must be a JSON object.")
+        else:
+            if "\\u0000" in encoded:  # PostgreSQL's jsonb refuses NUL
+                errors["data"] = _("Remove the control characters.")
     if (
         not isinstance(idempotency_key, str)
         or not idempotency_key.strip()

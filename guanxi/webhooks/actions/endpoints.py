@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.core import audit, events
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction
@@ -41,8 +42,16 @@ def subscribable_events() -> list[str]:
     return list(events.catalogue())
 
 
+def _storable(text: str, *, multiline: bool) -> str:
+    """Text the databases can store: no NUL or other control characters (line breaks only when
+    `multiline`), no lone surrogates."""
+    if normalize.has_control_chars(text) or (not multiline and any(ord(ch) < 32 for ch in text)):
+        raise ValidationError(_("Remove the control characters."))
+    return text
+
+
 def _clean_url(value: Any) -> str:
-    url = str(value or "").strip()
+    url = _storable(str(value or "").strip(), multiline=False)
     if not url:
         raise ValidationError(_("Enter the endpoint's URL."))
     if len(url) > MAX_URL:
@@ -61,7 +70,7 @@ def _clean_event_types(value: Any) -> list[str]:
         return []
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise ValidationError(_("Give the event types as a list of event names."))
-    names = [str(v).strip() for v in value if str(v).strip()]
+    names = [_storable(str(v).strip(), multiline=False) for v in value if str(v).strip()]
     known = set(subscribable_events())
     unknown = [name for name in names if name not in known]
     if unknown:
@@ -85,8 +94,8 @@ def _clean_failures(value: Any) -> int:
     return number
 
 
-def _clean_text(value: Any, *, required: bool, max_length: int) -> str:
-    text = str(value or "").strip()
+def _clean_text(value: Any, *, required: bool, max_length: int, multiline: bool = False) -> str:
+    text = _storable(str(value or "").strip(), multiline=multiline)
     if required and not text:
         raise ValidationError(_("This field is required."))
     if len(text) > max_length:
@@ -97,7 +106,7 @@ def _clean_text(value: Any, *, required: bool, max_length: int) -> str:
 CLEANERS = {
     "name": lambda v: _clean_text(v, required=True, max_length=MAX_NAME),
     "url": _clean_url,
-    "description": lambda v: _clean_text(v, required=False, max_length=MAX_DESCRIPTION),
+    "description": lambda v: _clean_text(v, required=False, max_length=MAX_DESCRIPTION, multiline=True),
     "event_types": _clean_event_types,
     "max_consecutive_failures": _clean_failures,
 }
