@@ -67,6 +67,7 @@ def test_pages_create_show_the_secret_once_and_list_the_deliveries(admin_page, a
     detail = admin_page.get(f"/settings/webhooks/{endpoint.pk}/").content.decode()
     assert endpoint.secret not in detail and endpoint.secret[-4:] in detail  # masked from now on
     assert "ERP" in admin_page.get("/settings/webhooks/").content.decode()
+    assert 'href="/settings/webhooks/"' in admin_page.get("/today/").content.decode()  # in the navigation
 
     make_customer(admin)
     run_worker(queue)
@@ -270,6 +271,7 @@ def test_a_rep_gets_403_and_nothing_changes(org, admin, client, api_for, queue, 
     before = (list(WebhookEndpoint.objects.values()), list(WebhookDelivery.objects.values()))
     audit_count, event_count = AuditEntry.objects.count(), Event.objects.count()
 
+    assert 'href="/settings/webhooks/"' not in client.get("/today/").content.decode()
     for url in ("/settings/webhooks/", "/settings/webhooks/new/", f"/settings/webhooks/{endpoint.pk}/",
                 f"/settings/webhooks/deliveries/{delivery.pk}/"):  # fmt: skip
         assert client.get(url).status_code == 403, url
