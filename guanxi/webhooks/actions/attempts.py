@@ -66,7 +66,9 @@ def attempt(delivery_id: int, lease: dt.datetime | None = None) -> str:
     ours to send (not due, already sent, dead, endpoint disabled, or being sent by another worker)."""
     if not claim(delivery_id, lease):
         return SKIPPED
-    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
+    if delivery is None:
+        return SKIPPED
     endpoint = delivery.endpoint
     body = encode(delivery.payload)
     started = timezone.now()
@@ -87,7 +89,9 @@ def _failure_text(answer: transport.Answer) -> str:
 
 @transaction.atomic
 def record(delivery_id: int, started: dt.datetime, answer: transport.Answer) -> str:
-    delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+    delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+    if delivery is None:
+        return SKIPPED  # its endpoint was deleted while the call ran
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=delivery.endpoint_id)
     now = timezone.now()
     window_start = delivery.window_started_at or started
