@@ -184,7 +184,11 @@ def update_endpoint(endpoint_id: int, data: dict, *, actor) -> WebhookEndpoint:
         _enable(endpoint, actor=actor)
     elif enabled is False and endpoint.is_enabled:
         common.disable(
-            endpoint, reason=_("Disabled by %(user)s.") % {"user": actor}, actor=actor, automatic=False
+            endpoint,
+            reason=_("Disabled by %(user)s.")
+            % {"user": actor if actor is not None else audit.actor_label(actor)},
+            actor=actor,
+            automatic=False,
         )
     return endpoint
 
@@ -238,7 +242,9 @@ def disable_endpoint(endpoint_id: int, *, actor, reason: str = "") -> WebhookEnd
     require(actor, Perm.SETTINGS_MANAGE)
     endpoint = _locked(endpoint_id)
     if endpoint.is_enabled:
-        text = str(reason or "").strip()[:300] or _("Disabled by %(user)s.") % {"user": actor}
+        text = str(reason or "").strip()[:300] or _("Disabled by %(user)s.") % {
+            "user": actor if actor is not None else audit.actor_label(actor)
+        }
         common.disable(endpoint, reason=text, actor=actor, automatic=False)
     return endpoint
 
