@@ -299,3 +299,18 @@ def test_a_rep_gets_403_and_nothing_changes(org, admin, client, api_for, queue, 
     assert (list(WebhookEndpoint.objects.values()), list(WebhookDelivery.objects.values())) == before
     assert (AuditEntry.objects.count(), Event.objects.count()) == (audit_count, event_count)
     assert len(receiver.requests) == 1
+
+
+def test_the_pages_speak_chinese_by_default(admin, receiver):
+    from django.test import Client
+
+    endpoint = _endpoint(receiver, admin)
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    client.force_login(admin)
+    assert "出站 Webhook" in client.get("/settings/webhooks/").content.decode()
+    page = client.get(f"/settings/webhooks/{endpoint.pk}/").content.decode()
+    assert "轮换密钥" in page and "连续失败次数" in page
+    response = client.post(
+        "/settings/webhooks/new/", {"name": "X", "url": "ftp://x", "max_consecutive_failures": "3"}
+    )
+    assert "网址必须以 http:// 或 https:// 开头。" in response.content.decode()
