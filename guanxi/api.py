@@ -16,6 +16,7 @@ from guanxi.customers.identity import DuplicateFound
 from guanxi.customization.api import router as customization_router
 from guanxi.customization.openapi import describe_custom_fields
 from guanxi.sales.api import router as sales_router
+from guanxi.webhooks.api import router as webhooks_router
 
 
 class BearerToken(HttpBearer):
@@ -107,6 +108,7 @@ def register_routers() -> None:
     api.add_router("/", customization_router)
     api.add_router("/customers", customers_router)
     api.add_router("/", sales_router)  # /api/deals..., /api/pipelines...
+    api.add_router("/", webhooks_router)  # /api/webhooks/...
     api.add_router("/", automation_router)  # /api/automation/...
 
 

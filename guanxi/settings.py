@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "guanxi.sales",
     "guanxi.engagement",
     "guanxi.messaging",
+    "guanxi.webhooks",
     "guanxi.automation",
     "guanxi.web",
 ]
@@ -193,6 +194,11 @@ HUEY.pop("url", None)
 EVENT_MAX_ATTEMPTS = int(os.environ.get("GUANXI_EVENT_MAX_ATTEMPTS", "5"))
 EVENT_RETRY_BASE_SECONDS = int(os.environ.get("GUANXI_EVENT_RETRY_BASE_SECONDS", "30"))
 EVENT_RETRY_MAX_SECONDS = int(os.environ.get("GUANXI_EVENT_RETRY_MAX_SECONDS", str(6 * 3600)))
+# Outgoing webhooks: first retry after the base (then doubling) until the retry window is over;
+# seconds, fractions allowed (tests use ~1 s).
+WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("GUANXI_WEBHOOK_RETRY_BASE_SECONDS", "30"))
+WEBHOOK_RETRY_WINDOW_SECONDS = float(os.environ.get("GUANXI_WEBHOOK_RETRY_WINDOW_SECONDS", str(24 * 3600)))
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("GUANXI_WEBHOOK_TIMEOUT_SECONDS", "10"))
 # Extra modules whose `@events.subscribe` handlers are registered at start-up by core's
 # AppConfig.ready() (comma-separated dotted paths; empty by default). A test and extension hook: the
 # worker-process tests (tests/core/test_event_bus_worker_process.py) give the real worker their

@@ -26,6 +26,7 @@ urlpatterns = [
     path("settings/pipelines/", include("guanxi.sales.urls_settings")),
     path("settings/events/", include("guanxi.core.urls_events")),
     path("settings/automation/", include("guanxi.automation.urls")),
+    path("settings/webhooks/", include("guanxi.webhooks.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", web_views.healthz, name="healthz"),

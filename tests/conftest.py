@@ -97,6 +97,35 @@ def worker(queue):
     return run
 
 
+@contextmanager
+def serving(server, monkeypatch):
+    """Run a `ThreadingHTTPServer` on loopback in a thread for the block (no proxy for loopback)."""
+    import threading
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def api_for():
+    """`api_for(user)`: a test client calling the API with a new token of that user (English)."""
+    from django.test import Client
+
+    from guanxi.core.actions import create_api_token
+
+    def make(user):
+        _token, secret = create_api_token(user, "test", actor=None)
+        return Client(HTTP_AUTHORIZATION=f"Bearer {secret}", HTTP_ACCEPT_LANGUAGE="en")
+
+    return make
+
+
 def require_or_skip(condition: bool, reason: str) -> None:
     """Skip locally when a tool is missing; in CI a missing tool is a failure, never a skip."""
     if condition:

@@ -7,17 +7,20 @@ ones the actions used to send directly.
 
 from __future__ import annotations
 
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from guanxi.core.events import subscribe
-from guanxi.core.models import Event, User
+from guanxi.core.models import Event, Role, User
+from guanxi.core.permissions import Perm
 from guanxi.customers.events import CustomerEvent
 from guanxi.engagement.events import AssignmentEvent, EngagementEvent, PoolEvent
 from guanxi.engagement.models import Assignment, OwnershipReason
 from guanxi.messaging.actions import notify
+from guanxi.webhooks.events import WebhookEvent
 
 
 def _user(user_id) -> User | None:
@@ -169,3 +172,37 @@ def warn_owner_of_customers_returning_to_pool(event: Event) -> None:
         url=reverse("pool:at_risk"),
         dedupe_key=f"pool-warn:{payload['owner_id']}:{payload['day']}",
     )
+
+
+def _settings_managers() -> list[User]:
+    """Active users holding settings.manage: superusers and members of roles granting it (roles are
+    few; their permission lists are read in Python, the same on SQLite and PostgreSQL)."""
+    role_ids = [
+        pk
+        for pk, perms in Role.objects.values_list("pk", "permissions")
+        if Perm.SETTINGS_MANAGE in (perms or [])
+    ]
+    return list(User.objects.filter(Q(is_superuser=True) | Q(role_id__in=role_ids), is_active=True))
+
+
+@subscribe(WebhookEvent.ENDPOINT_DISABLED)
+def tell_admins_about_disabled_webhook(event: Event) -> None:
+    """An outgoing webhook endpoint the worker disabled after repeated failures: every user who
+    manages settings is told (disabling it by hand tells nobody)."""
+    payload = event.payload
+    if not payload.get("automatic"):
+        return
+    values = {"name": payload.get("name", ""), "count": payload.get("failures") or 0}
+    for user in _settings_managers():
+        notify(
+            user,
+            kind="webhook_disabled",
+            title=_("Webhook endpoint %(name)s was disabled") % values,
+            body=_(
+                "It failed %(count)d times in a row. Check the receiver, then enable the endpoint again "
+                "on its page; waiting deliveries are sent then."
+            )
+            % values,
+            url=reverse("webhooks:endpoint", args=[event.object_id]),
+            dedupe_key=f"webhook_disabled:{event.pk}:{user.pk}",
+        )

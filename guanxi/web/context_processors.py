@@ -12,6 +12,7 @@ NAV = [
 ADMIN_NAV = [
     ("automation:rules", _("Automation")),
     ("inbound:sources", _("Inbound webhooks")),
+    ("webhooks:endpoints", _("Outgoing webhooks")),
     ("messaging:deliveries", _("Delivery log")),
 ]
 

@@ -31,7 +31,9 @@ EVENT = CoreEvent.DEPARTMENT_CREATED  # an event no app subscribes to: the tests
 def bus(monkeypatch):
     """Subscribers registered by a test are forgotten after it."""
     monkeypatch.setattr(events, "_subscribers", {k: dict(v) for k, v in events._subscribers.items()})
-    assert not events.subscribers_for(EVENT)
+    # Subscribers to every event that want none of these (outgoing webhooks with no endpoint) stay.
+    unconditional = {k for k in events.subscribers_for(EVENT) if k not in events._conditions}
+    assert not unconditional
 
 
 def _deliveries(event) -> dict[str, EventDelivery]:
@@ -78,6 +80,28 @@ def test_every_subscribed_and_emitted_name_is_declared():
 
 
 # --------------------------------------------------------------------------- failures, back-off, dead letters
+
+
+def test_a_conditional_subscriber_gets_a_delivery_only_for_events_it_wants(org, queue, bus, monkeypatch):
+    monkeypatch.setattr(events, "_conditions", dict(events._conditions))
+    seen: list[str] = []
+
+    @events.subscribe(
+        events.ALL, name="tests.picky", when=lambda event: event.payload.get("changed") == ["name"]
+    )
+    def picky(event):
+        seen.append(event.name)
+
+    drain(queue)
+    dept = create_department("挑剔部", actor=org.admin)
+    created = Event.objects.get(name=EVENT, object_id=dept.pk)
+    drain(queue)
+    assert seen == [] and "tests.picky" not in _deliveries(created)  # no row, no run
+    assert Event.objects.get(pk=created.pk).processed_at is not None
+
+    updated = events.emit(CoreEvent.USER_UPDATED, org.admin, payload={"changed": ["name"]})
+    drain(queue)
+    assert seen == [CoreEvent.USER_UPDATED] and _deliveries(updated)["tests.picky"].status == "done"
 
 
 def test_a_failing_subscriber_is_retried_with_backoff_then_dead_lettered_and_retried_from_the_page(

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from guanxi.messaging.channels import LogSmsBackend
+from tests.conftest import serving
 
 
 def free_port() -> int:
@@ -97,15 +98,8 @@ class RobotHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def robot_server(monkeypatch):
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    server = RobotServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(RobotServer(), monkeypatch) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

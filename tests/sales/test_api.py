@@ -9,22 +9,12 @@ import pytest
 from django.test import Client
 from django.utils import translation
 
-from guanxi.core.actions import create_api_token
 from guanxi.core.models import AuditEntry, Event
 from guanxi.sales import actions
 from guanxi.sales.models import Deal, Pipeline
 from tests.sales.conftest import require_fields
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api_for():
-    def make(user):
-        _token, secret = create_api_token(user, "test", actor=None)
-        return Client(HTTP_AUTHORIZATION=f"Bearer {secret}", HTTP_ACCEPT_LANGUAGE="en")
-
-    return make
 
 
 def _post(client, url, body):

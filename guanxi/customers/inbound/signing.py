@@ -1,15 +1,9 @@
 """Signatures of inbound webhook calls.
 
-**Standard Webhooks** (https://www.standardwebhooks.com, the scheme senders should use): three
-headers, and the signature covers the message id, so the id is the idempotency key and a captured
-call cannot be re-sent under a new one:
-
-    webhook-id: <unique per event; retries reuse it>
-    webhook-timestamp: <unix seconds>
-    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>"> [v1,<another> ...]
-
-The secret is `whsec_<base64 key>` as the spec and its libraries (the `standardwebhooks` package
-for Python, equivalents for Node, Go, Java, PHP...) expect. The HMAC and the key decoding are the
+**Standard Webhooks** (https://www.standardwebhooks.com, the scheme senders should use; the
+signing primitives live in `guanxi.core.standard_webhooks`, shared with the outgoing webhooks of the
+webhooks app): three headers, and the signature covers the message id, so the id is the idempotency
+key and a captured call cannot be re-sent under a new one. The HMAC and the key decoding are the
 `standardwebhooks` package's; header parsing is ours, so malformed headers answer 401, not 500.
 
 **Deprecated** (accepted until LEGACY_ACCEPTED_UNTIL, then refused): `X-Guanxi-Timestamp` and
@@ -27,21 +21,25 @@ import binascii
 import datetime as dt
 import hashlib
 import hmac
-import secrets
 import time
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from django.utils.translation import gettext as _
-from standardwebhooks import Webhook
+
+from guanxi.core.standard_webhooks import (  # noqa: F401  (this module's public names)
+    SECRET_PREFIX,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    generate_secret,
+    header,
+    sign,
+    standard_headers,
+)
 
 TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
 MAX_ID_LENGTH = 200  # InboundDelivery.idempotency_key
-
-WEBHOOK_ID_HEADER = "webhook-id"
-WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
-WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
-SECRET_PREFIX = "whsec_"
 
 # Deprecated scheme.
 TIMESTAMP_HEADER = "X-Guanxi-Timestamp"
@@ -58,19 +56,6 @@ class Verified(NamedTuple):
     failure: str | None
     message_id: str = ""
     legacy_signature: str = ""
-
-
-def generate_secret() -> str:
-    """A new source secret in the Standard Webhooks form: whsec_ + base64 of 32 random bytes."""
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
-def header(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), "")
-    return str(value or "").strip()
 
 
 def uses_standard(headers: Mapping[str, str]) -> bool:
@@ -91,26 +76,6 @@ def _stale(timestamp: int, now: float | None) -> str | None:
 
 
 # --------------------------------------------------------------------------- Standard Webhooks
-
-
-def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """The webhook-signature value ("v1,<base64>") for a call (raises ValueError for a body that is
-    not UTF-8: the spec signs text)."""
-    moment = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC)
-    return Webhook(secret).sign(message_id, moment, body.decode("utf-8"))
-
-
-def standard_headers(
-    secret: str, body: bytes, *, message_id: str | None = None, timestamp: int | None = None
-) -> dict[str, str]:
-    """webhook-id, webhook-timestamp and webhook-signature for a body (for senders in Python, tests)."""
-    message_id = message_id or f"msg_{secrets.token_urlsafe(16)}"
-    ts = int(time.time()) if timestamp is None else timestamp
-    return {
-        WEBHOOK_ID_HEADER: message_id,
-        WEBHOOK_TIMESTAMP_HEADER: str(ts),
-        WEBHOOK_SIGNATURE_HEADER: sign(secret, message_id, ts, body),
-    }
 
 
 def verify_standard(
