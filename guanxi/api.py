@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.security import APIKeyHeader, HttpBearer, django_auth
 
+from guanxi.approvals.api import router as approvals_router
 from guanxi.core.actions import authenticate_token
 from guanxi.core.api import router as core_router
 from guanxi.core.exceptions import NotFound
@@ -106,6 +107,7 @@ def register_routers() -> None:
     api.add_router("/", customization_router)
     api.add_router("/customers", customers_router)
     api.add_router("/", sales_router)  # /api/deals..., /api/pipelines...
+    api.add_router("/approvals", approvals_router)
 
 
 register_routers()

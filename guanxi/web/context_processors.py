@@ -6,10 +6,15 @@ NAV = [
     ("customers:list", _("Customers")),
     ("deals:board", _("Deals")),
     ("pool:index", _("Public pool")),
+    ("approvals:waiting", _("Approvals")),
     ("quality:overview", _("Data quality")),
 ]
 # Shown only to those who may open them.
-ADMIN_NAV = [("inbound:sources", _("Inbound webhooks")), ("messaging:deliveries", _("Delivery log"))]
+ADMIN_NAV = [
+    ("inbound:sources", _("Inbound webhooks")),
+    ("messaging:deliveries", _("Delivery log")),
+    ("approvals:flows", _("Approval flows")),
+]
 
 
 def navigation(request):
