@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from guanxi.approvals import actions
 from guanxi.approvals.models import ApprovalFlow, ApprovalRequest
@@ -201,7 +201,7 @@ def list_flows(request):
 
 @router.post("/flows", response={201: FlowOut}, summary="Create a flow (422 names each bad part)")
 def create_flow(request, payload: FlowIn):
-    return 201, flow_out(actions.save_flow(_flow_data(payload), actor=request.user))
+    return Status(201, flow_out(actions.save_flow(_flow_data(payload), actor=request.user)))
 
 
 @router.get("/flows/{int:flow_id}", response=FlowOut, summary="One flow")
@@ -223,7 +223,7 @@ def update_flow(request, flow_id: int, payload: FlowPatch):
 )
 def delete_flow(request, flow_id: int):
     actions.delete_flow(flow_id, actor=request.user)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/mine", response=list[RequestOut], summary="Approvals waiting for me (or for whom I stand in)")
@@ -244,7 +244,7 @@ def submit(request, payload: SubmitIn):
     if not request.user.has_perm_code(Perm.CUSTOMER_VIEW):
         raise PermissionDenied(Perm.CUSTOMER_VIEW)
     approval = actions.submit(obj, actor=request.user, flow=flow, reason=payload.reason)
-    return 201, request_out(approval, request.user)
+    return Status(201, request_out(approval, request.user))
 
 
 @router.get("/requests/{int:request_id}", response=RequestOut, summary="A request with its decisions")

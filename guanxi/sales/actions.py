@@ -276,7 +276,7 @@ def _discount(value: Any, errors: dict) -> decimal.Decimal | None:
         or percent != percent.quantize(decimal.Decimal("0.01"))
     ):
         errors.setdefault("discount_percent", []).append(
-            _("Enter a discount from 0 to 100 (%) with at most two decimals.")
+            _("Enter a discount percentage from 0 to 100 with at most two decimals.")
         )
         return None
     return percent

@@ -331,11 +331,8 @@ def get_deal(request, deal_id: int):
 
 
 def _held(request, deal_id: int, exc: locks.TransitionHeld):
-    return 202, {
-        "detail": exc.message,
-        "held": True,
-        "deal": deal_out(_visible_or_404(request, deal_id), request.user),
-    }
+    deal = deal_out(_visible_or_404(request, deal_id), request.user)
+    return Status(202, {"detail": exc.message, "held": True, "deal": deal})
 
 
 @router.patch(

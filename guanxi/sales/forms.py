@@ -78,7 +78,7 @@ class DealForm(LayoutFormMixin, forms.Form):
         label=_("Amount"), required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})
     )
     discount_percent = forms.CharField(
-        label=_("Discount (%)"), required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+        label=_("Discount percent"), required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})
     )
     owner = forms.ChoiceField(label=_("Owner"), required=False)
     expected_close_date = forms.CharField(

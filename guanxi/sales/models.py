@@ -108,7 +108,7 @@ class Deal(models.Model):
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     # Deal-level discount (quotes, when they come, may carry their own per line).
     discount_percent = models.DecimalField(
-        _("discount (%)"), max_digits=5, decimal_places=2, null=True, blank=True
+        _("discount percent"), max_digits=5, decimal_places=2, null=True, blank=True
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
