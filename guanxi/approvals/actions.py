@@ -21,6 +21,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from guanxi import text as normalize
 from guanxi.approvals.events import ApprovalEvent
 from guanxi.approvals.models import (
     ApprovalDecision,
@@ -111,6 +112,24 @@ def snapshot_of(flow: ApprovalFlow, obj: models.Model) -> dict[str, Any]:
 # --------------------------------------------------------------------------- flows
 
 
+def _storable(value: Any) -> bool:
+    """No control characters or lone surrogates anywhere in a value (PostgreSQL refuses NUL, JSON
+    refuses lone surrogates): the shared text-cleaning rule, applied through lists and dicts."""
+    if isinstance(value, str):
+        return not normalize.has_control_chars(value)
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_storable(v) for v in value)
+    return True
+
+
+def _refuse_odd_text(data: dict[str, Any], keys: tuple[str, ...]) -> None:
+    errors = {key: [_("Remove the control characters.")] for key in keys if not _storable(data.get(key))}
+    if errors:
+        raise ValidationError(errors)
+
+
 def _clean_approver(spec: Any, where: str, errors: dict[str, list[str]]) -> dict | None:
     if not isinstance(spec, dict):
         errors.setdefault(where, []).append(_("An approver must be an object with a kind."))
@@ -151,6 +170,7 @@ def _clean_approver(spec: Any, where: str, errors: dict[str, list[str]]) -> dict
 
 def clean_flow(data: dict[str, Any], *, flow: ApprovalFlow | None = None) -> dict[str, Any]:
     """Validate a flow's input; raises ValidationError with a message per field (nothing saved)."""
+    _refuse_odd_text(data, ("name", "description", "object_type", "trigger", "conditions", "steps"))
     errors: dict[str, list[str]] = {}
     unknown = sorted(
         set(data) - {"name", "description", "object_type", "trigger", "conditions", "enabled", "position",
@@ -551,6 +571,7 @@ def submit(
     object_type = object_type_of(obj)
     if object_type is None:
         raise ValidationError({"object_type": [_("This kind of record cannot be approved.")]})
+    _refuse_odd_text({"reason": reason}, ("reason",))
     if actor is not None and not visible(object_type, obj.pk, actor):
         raise NotFound(obj.pk)
     if flow is None:
@@ -672,6 +693,7 @@ def decide(
     if decision not in (Decision.APPROVED, Decision.REJECTED):
         raise ValidationError({"decision": [_("Choose approve or reject.")]})
     comment = str(comment or "").strip()
+    _refuse_odd_text({"comment": comment}, ("comment",))
     if len(comment) > COMMENT_MAX:
         raise ValidationError({"comment": [_("At most %(max)s characters.") % {"max": COMMENT_MAX}]})
     if decision == Decision.REJECTED and not comment:

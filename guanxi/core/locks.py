@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 EditGuard = Callable[[Any, Any], None]
 TransitionGate = Callable[[Any, Any, dict], "str | None"]
@@ -30,7 +30,11 @@ _gates: dict[str, TransitionGate] = {}
 
 
 class RecordLocked(ValidationError):
-    """The record may not be edited now (a 422 in the API, a form error on the page)."""
+    """The record may not be edited now (a 422 in the API, a form error on the page): a message not
+    tied to one field (NON_FIELD_ERRORS), so forms and the API show it like any validation error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__({NON_FIELD_ERRORS: [message]})
 
 
 class TransitionHeld(Exception):  # noqa: N818  (a result, not an error)
