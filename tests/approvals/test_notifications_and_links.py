@@ -113,3 +113,21 @@ def test_signed_link_valid_wrong_user_reused_and_expired(team, queue):
     assert ApprovalDecision.objects.get(request=request, approver=team.director).decision == Decision.PENDING
     # Not logged in: the login page first.
     assert Client().get(director_url).status_code == 302
+
+
+def test_the_periodic_timeout_task_escalates_once_through_the_queue(team, queue):
+    from guanxi.approvals.tasks import approval_timeouts
+
+    drain(queue)
+    request = _held_move(team)
+    drain(queue)
+    # Test set-up: the step's due time has passed.
+    ApprovalRequest.objects.filter(pk=request.pk).update(
+        step_due_at=request.step_due_at - dt.timedelta(days=2)
+    )
+    approval_timeouts()
+    approval_timeouts()  # two runs queued, as two workers or an overlapping minute would
+    results = drain(queue)
+    assert {"escalated": 1, "rejected": 0} in results and {"escalated": 0, "rejected": 0} in results
+    assert ApprovalDecision.objects.filter(request=request, escalated=True).count() == 1
+    assert Notification.objects.filter(recipient=team.director, kind="approval_escalated").count() == 1
