@@ -701,12 +701,13 @@ def decide(
     request = ApprovalRequest.objects.select_for_update().filter(pk=as_id(request_id)).first()
     if request is None:
         raise NotFound(request_id)
+    if not isinstance(actor, User) or (as_approver_id is not None and as_approver_id != actor.pk):
+        raise PermissionDenied("approvals.decide")
     if request.status != RequestStatus.PENDING:
+        asked = request.decisions.filter(approver_id__in=[actor.pk, *delegators_of(actor)]).exists()
+        if not asked:  # outside the chain: 403 whatever the state
+            raise PermissionDenied("approvals.decide")
         raise ValidationError({"decision": [_("This request has already been decided.")]})
-    if not isinstance(actor, User):
-        raise PermissionDenied("approvals.decide")
-    if as_approver_id is not None and as_approver_id != actor.pk:
-        raise PermissionDenied("approvals.decide")
     rows = _open_rows_for(request, actor)
     if not rows:
         raise PermissionDenied("approvals.decide")

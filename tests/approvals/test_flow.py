@@ -113,6 +113,8 @@ def test_a_reject_ends_the_request_and_the_deal_stays(team):
     assert Deal.objects.get(pk=team.deal.pk).stage_id == team.stages["Qualification"].pk
     with pytest.raises(ValidationError):
         actions.approve(request.pk, actor=team.director)
+    with pytest.raises(PermissionDenied):  # outside the chain: 403 after the decision too
+        actions.approve(request.pk, actor=team.rep_e2)
     # Unlocked again: the rep may edit (and a new move is a new request).
     sales.update_deal(team.deal.pk, {"discount_percent": "10"}, actor=team.rep_e1)
 
