@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.security import APIKeyHeader, HttpBearer, django_auth
 
+from guanxi.approvals.api import router as approvals_router
 from guanxi.automation.api import router as automation_router
 from guanxi.core.actions import authenticate_token
 from guanxi.core.api import router as core_router
@@ -108,6 +109,7 @@ def register_routers() -> None:
     api.add_router("/", customization_router)
     api.add_router("/customers", customers_router)
     api.add_router("/", sales_router)  # /api/deals..., /api/pipelines...
+    api.add_router("/approvals", approvals_router)
     api.add_router("/", webhooks_router)  # /api/webhooks/...
     api.add_router("/", automation_router)  # /api/automation/...
 

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "guanxi.customers",
     "guanxi.sales",
     "guanxi.engagement",
+    "guanxi.approvals",
     "guanxi.messaging",
     "guanxi.webhooks",
     "guanxi.automation",

@@ -21,6 +21,7 @@ urlpatterns = [
     path("pools/", include("guanxi.engagement.urls_pool")),
     path("assignment/", include("guanxi.engagement.urls_assignment")),
     path("notifications/", include("guanxi.messaging.urls")),
+    path("approvals/", include("guanxi.approvals.urls")),
     path("settings/tokens/", web_views.api_tokens, name="api_tokens"),
     path("settings/customization/", include("guanxi.customization.urls")),
     path("settings/pipelines/", include("guanxi.sales.urls_settings")),

@@ -53,6 +53,22 @@ def ensure_default_roles() -> dict[str, Role]:
 
 
 @transaction.atomic
+def set_department_head(department: Department, head: User | None, *, actor=None) -> Department:
+    """Name the head of a department (approvals may ask them); None clears it."""
+    require(actor, Perm.ORG_MANAGE)
+    department = Department.objects.select_for_update().get(pk=department.pk)
+    if department.head_id == (head.pk if head else None):
+        return department
+    before = {"head": department.head_id}
+    department.head = head
+    department.save(update_fields=["head"])
+    audit.record(
+        AuditAction.UPDATE, department, actor=actor, before=before, after={"head": department.head_id}
+    )
+    return department
+
+
+@transaction.atomic
 def create_department(name: str, *, parent: Department | None = None, actor=None) -> Department:
     require(actor, Perm.ORG_MANAGE)
     dept = Department.objects.create(name=name, parent=parent)

@@ -27,6 +27,15 @@ class Department(models.Model):
     )
     path = models.CharField(max_length=255, db_index=True, editable=False, default="")
     sort_order = models.PositiveIntegerField(_("order"), default=0)
+    # The department head (部门负责人): approvals can ask them.
+    head = models.ForeignKey(
+        "core.User",
+        verbose_name=_("head"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="headed_departments",
+    )
 
     class Meta:
         ordering = ["path"]

@@ -84,6 +84,11 @@ DEFAULT_ROLES = {
             Perm.AUDIT_VIEW,
         ],
     },
+    "finance": {
+        "name": _("Finance"),
+        "data_scope": DataScope.ALL,
+        "permissions": [Perm.CUSTOMER_VIEW],
+    },
     "marketing": {
         "name": _("Marketing"),
         "data_scope": DataScope.ALL,

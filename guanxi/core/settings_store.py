@@ -21,6 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "engagement.reminder_interval_hours": {"A": 24, "B": 72, "C": 168, "": 72},
     # An overdue task escalates to the owner's manager this many hours after the owner was told.
     "engagement.escalation_hours": 24,
+    # A deal whose discount is above this percentage needs approval before it moves to another stage
+    # (the example approval flow; changing it updates that flow's condition).
+    "sales.discount_approval_percent": 15,
 }
 
 

@@ -13,6 +13,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from guanxi.approvals import actions as approval_actions
+from guanxi.approvals.events import ApprovalEvent
+from guanxi.approvals.models import ApprovalRequest
 from guanxi.core.events import subscribe
 from guanxi.core.models import Event, Role, User
 from guanxi.core.permissions import Perm
@@ -206,3 +209,101 @@ def tell_admins_about_disabled_webhook(event: Event) -> None:
             url=reverse("webhooks:endpoint", args=[event.object_id]),
             dedupe_key=f"webhook_disabled:{event.pk}:{user.pk}",
         )
+
+
+# --------------------------------------------------------------------------- approvals
+
+
+def _approval(event: Event):
+    return ApprovalRequest.objects.select_related("flow", "submitter").filter(pk=event.object_id).first()
+
+
+def _record_url(approval) -> str:
+    if approval.object_type == "deal":
+        return reverse("deals:detail", args=[approval.object_id])
+    if approval.object_type == "customer":
+        return reverse("customers:detail", args=[approval.object_id])
+    return reverse("approvals:detail", args=[approval.pk])
+
+
+def _ask_approvers(approval, approver_ids, *, kind: str, title: str, key: str) -> None:
+    delegates = approval_actions.active_delegates(approver_ids)
+    for approver in User.objects.filter(pk__in=approver_ids):
+        url = reverse("approvals:link", args=[approval_actions.link_token(approval, approver.pk)])
+        body = _(
+            "%(submitter)s asks for your approval of %(record)s (%(flow)s). Open the link to decide."
+        ) % {
+            "submitter": approval.submitter or _("System"),
+            "record": approval.object_repr,
+            "flow": approval.flow.name,
+        }
+        notify(approver, kind=kind, title=title, body=body, url=url, dedupe_key=f"{key}:{approver.pk}")
+        for delegate in User.objects.filter(pk__in=delegates.get(approver.pk, [])):
+            notify(
+                delegate,
+                kind=kind,
+                title=title,
+                body=_("You stand in for %(approver)s: %(body)s") % {"approver": approver, "body": body},
+                url=reverse("approvals:detail", args=[approval.pk]),
+                dedupe_key=f"{key}:{approver.pk}:delegate:{delegate.pk}",
+            )
+
+
+@subscribe(ApprovalEvent.STEP_STARTED)
+def ask_approvers_of_step(event: Event) -> None:
+    """A step started: each approver gets a notification with a signed link to decide."""
+    approval = _approval(event)
+    if approval is None or approval.current_step_id != event.payload.get("step_id"):
+        return  # the step is already over
+    _ask_approvers(
+        approval,
+        event.payload.get("approver_ids") or [],
+        kind="approval_requested",
+        title=_("Approval needed: %(record)s") % {"record": approval.object_repr},
+        key=f"approval:{approval.pk}:step:{event.payload.get('step_id')}",
+    )
+
+
+@subscribe(ApprovalEvent.ESCALATED)
+def ask_escalated_approvers(event: Event) -> None:
+    """A step timed out and was escalated: the managers added to it are asked."""
+    approval = _approval(event)
+    if approval is None or approval.current_step_id != event.payload.get("step_id"):
+        return
+    _ask_approvers(
+        approval,
+        event.payload.get("approver_ids") or [],
+        kind="approval_escalated",
+        title=_("Approval overdue, escalated to you: %(record)s") % {"record": approval.object_repr},
+        key=f"approval:{approval.pk}:escalated:{event.payload.get('step_id')}",
+    )
+
+
+@subscribe(ApprovalEvent.APPROVED, ApprovalEvent.REJECTED)
+def tell_submitter_the_result(event: Event) -> None:
+    """The submitter learns the result, with the rejecting approver's comment."""
+    approval = _approval(event)
+    if approval is None or approval.submitter is None:
+        return
+    values = {"record": approval.object_repr, "flow": approval.flow.name}
+    if event.name == ApprovalEvent.APPROVED:
+        title = _("Approved: %(record)s") % values
+        body = _("%(flow)s was approved.") % values
+        if approval.apply_error:
+            body += " " + _("The held change could not be made: %(error)s") % {"error": approval.apply_error}
+    else:
+        by = _user(event.payload.get("decided_by_id"))
+        title = _("Rejected: %(record)s") % values
+        body = _("%(flow)s was rejected by %(who)s: %(comment)s") % {
+            **values,
+            "who": by or _("System"),
+            "comment": event.payload.get("comment") or "",
+        }
+    notify(
+        approval.submitter,
+        kind="approval_result",
+        title=title,
+        body=body,
+        url=_record_url(approval),
+        dedupe_key=f"approval:{approval.pk}:result",
+    )

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi import text as normalize
-from guanxi.core import audit
+from guanxi.core import audit, locks
 from guanxi.core.converters import as_id
 from guanxi.core.events import emit, emit_many
 from guanxi.core.exceptions import NotFound, require
@@ -28,7 +28,7 @@ from guanxi.sales.events import SalesEvent
 from guanxi.sales.models import Deal, Order, OrderStatus, Pipeline, PipelineObject, Stage, StageOutcome
 
 LOST_REASONS = "lost-reason"
-DEAL_FIELDS = ["name", "customer_id", "pipeline_id", "stage_id", "amount", "currency", "owner_id",
+DEAL_FIELDS = ["name", "customer_id", "pipeline_id", "stage_id", "amount", "discount_percent", "currency", "owner_id",
                "expected_close_date", "closed_at", "lost_reason", "custom_fields"]  # fmt: skip
 COLOR_CHOICES = {"primary", "secondary", "success", "danger", "warning", "info", "dark"}
 # Built-in fields a stage may require (the others are always set or computed); custom fields ("cf.<key>") too.
@@ -262,6 +262,26 @@ def _amount(value: Any, errors: dict) -> decimal.Decimal | None:
     return amount
 
 
+def _discount(value: Any, errors: dict) -> decimal.Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        percent = decimal.Decimal(str(value).replace("%", "").strip())
+    except decimal.InvalidOperation:
+        percent = None
+    if (
+        percent is None
+        or not percent.is_finite()
+        or not 0 <= percent <= 100
+        or percent != percent.quantize(decimal.Decimal("0.01"))
+    ):
+        errors.setdefault("discount_percent", []).append(
+            _("Enter a discount percentage from 0 to 100 with at most two decimals.")
+        )
+        return None
+    return percent
+
+
 def _date(value: Any, errors: dict) -> dt.date | None:
     if value in (None, ""):
         return None
@@ -298,7 +318,7 @@ def _missing_for_stage(deal: Deal, stage: Stage, registry: customfields.Registry
 
 def _apply(deal: Deal, data: dict[str, Any], *, actor, creating: bool) -> None:
     errors: dict[str, list[str]] = {}
-    unknown = sorted(set(data) - {"name", "customer_id", "pipeline_id", "stage_id", "amount", "currency",
+    unknown = sorted(set(data) - {"name", "customer_id", "pipeline_id", "stage_id", "amount", "discount_percent", "currency",
                                   "owner_id", "expected_close_date", "lost_reason", "custom_fields"})  # fmt: skip
     for key in unknown:
         errors.setdefault(key, []).append(_("Unknown field."))
@@ -309,6 +329,8 @@ def _apply(deal: Deal, data: dict[str, Any], *, actor, creating: bool) -> None:
         deal.name = name
     if "amount" in data:
         deal.amount = _amount(data.get("amount"), errors)
+    if "discount_percent" in data:
+        deal.discount_percent = _discount(data.get("discount_percent"), errors)
     if "currency" in data:
         currency = str(data.get("currency") or "CNY").upper()
         if len(currency) != 3 or not currency.isascii() or not currency.isalpha():
@@ -420,18 +442,45 @@ def get_deal_for_write(deal_id: int, *, actor) -> Deal:
     return deal
 
 
-@transaction.atomic
 def update_deal(deal_id: int, data: dict[str, Any], *, actor) -> Deal:
-    """Edit a deal, including moving it to another stage (required fields of the stage are checked)."""
+    """Edit a deal, including moving it to another stage (required fields of the stage are checked).
+
+    Refused with `locks.RecordLocked` while an app holds the deal (an approval pending). A move a
+    transition gate holds back (sent for approval) keeps the deal in its stage, saves the other
+    changes and raises `locks.TransitionHeld` after the transaction has committed."""
+    deal, held = _update_deal(deal_id, data, actor=actor)
+    if held:
+        raise locks.TransitionHeld(held, deal)
+    return deal
+
+
+_STAGE_STATE = ("stage", "stage_changed_at", "closed_at", "lost_reason")
+
+
+@transaction.atomic
+def _update_deal(deal_id: int, data: dict[str, Any], *, actor) -> tuple[Deal, str | None]:
     require(actor, Perm.CUSTOMER_CHANGE)
     deal = get_deal_for_write(deal_id, actor=actor)
+    locks.check_editable(deal, actor)
     before = _snapshot(deal)
     old_stage = deal.stage_id
+    old_state = {f: getattr(deal, f) for f in _STAGE_STATE}
     _apply(deal, {k: v for k, v in data.items() if k != "customer_id"}, actor=actor, creating=False)
+    held = None
+    if deal.stage_id != old_stage and locks.has_transition_gates():
+        # The gates judge the deal with its other new values saved and its stage unchanged.
+        new_state = {f: getattr(deal, f) for f in _STAGE_STATE}
+        for f, value in old_state.items():
+            setattr(deal, f, value)
+        deal.save()
+        held = locks.hold_transition(deal, actor, {"stage_id": new_state["stage"].pk})
+        if not held:
+            for f, value in new_state.items():
+                setattr(deal, f, value)
     after = _snapshot(deal)
     changed_before, changed_after = audit.diff(before, after)
     if not changed_after:
-        return deal
+        return deal, held
     deal.save()
     audit.record(AuditAction.UPDATE, deal, actor=actor, before=changed_before, after=changed_after)
     emit(SalesEvent.DEAL_UPDATED, deal, actor=actor,
@@ -442,7 +491,7 @@ def update_deal(deal_id: int, data: dict[str, Any], *, actor) -> Deal:
             payload={"customer_id": deal.customer_id, "from_stage_id": old_stage, "to_stage_id": deal.stage_id,
                  "outcome": deal.stage.outcome},
         )  # fmt: skip
-    return deal
+    return deal, held
 
 
 def move_deal(deal_id: int, stage_id: int, *, actor, lost_reason: str = "") -> Deal:

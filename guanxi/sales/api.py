@@ -17,7 +17,7 @@ from ninja import Field, Query, Router, Schema, Status
 from ninja.errors import ValidationError as RequestValidationError
 from pydantic import RootModel
 
-from guanxi.core import audit
+from guanxi.core import audit, locks
 from guanxi.core.converters import MAX_ID
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.permissions import Perm
@@ -45,6 +45,7 @@ class DealIn(Schema):
     pipeline_id: int | None = Field(None, description="Defaults to the default sales pipeline.")
     stage_id: int | None = Field(None, description="Defaults to the pipeline's first open stage.")
     amount: decimal.Decimal | None = None
+    discount_percent: decimal.Decimal | None = Field(None, description="0 to 100 (%).")
     currency: str = "CNY"
     owner_id: int | None = Field(None, description="Defaults to the caller; a user within your data scope.")
     expected_close_date: dt.date | None = None
@@ -57,6 +58,7 @@ class DealPatch(Schema):
     pipeline_id: int | None = None
     stage_id: int | None = Field(None, description="Moving checks the stage's required fields.")
     amount: decimal.Decimal | None = None
+    discount_percent: decimal.Decimal | None = Field(None, description="0 to 100 (%).")
     currency: str | None = None
     owner_id: int | None = None
     expected_close_date: dt.date | None = None
@@ -88,6 +90,7 @@ class DealOut(Schema):
     pipeline: Ref
     stage: StageRef
     amount: decimal.Decimal | None
+    discount_percent: decimal.Decimal | None
     currency: str
     owner: Ref | None
     expected_close_date: dt.date | None
@@ -97,6 +100,12 @@ class DealOut(Schema):
     stage_changed_at: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class HeldOut(Schema):
+    detail: str = Field(..., description="Why the deal stayed in its stage (e.g. sent for approval).")
+    held: bool = True
+    deal: DealOut
 
 
 class DealPage(Schema):
@@ -212,6 +221,7 @@ def deal_out(deal: Deal, user, registry: customfields.Registry | None = None) ->
             "probability": deal.stage.probability,
         },
         "amount": deal.amount,
+        "discount_percent": deal.discount_percent,
         "currency": deal.currency,
         "owner": {"id": deal.owner_id, "name": str(deal.owner)} if deal.owner_id else None,
         "expected_close_date": deal.expected_close_date,
@@ -320,28 +330,41 @@ def get_deal(request, deal_id: int):
     return deal_out(_visible_or_404(request, deal_id), request.user)
 
 
+def _held(request, deal_id: int, exc: locks.TransitionHeld):
+    deal = deal_out(_visible_or_404(request, deal_id), request.user)
+    return Status(202, {"detail": exc.message, "held": True, "deal": deal})
+
+
 @router.patch(
     "/deals/{int:deal_id}",
-    response=DealOut,
+    response={200: DealOut, 202: HeldOut},
     tags=["deals"],
     summary="Change some fields of a deal (a new stage_id moves it)",
+    description="202: the other changes were saved but the move was held back (sent for approval); "
+    "422 while the deal is locked by a pending approval.",
 )
 def update_deal(request, deal_id: int, payload: DealPatch):
     data = payload.model_dump(mode="json", exclude_unset=True)
-    actions.update_deal(deal_id, data, actor=request.user)
+    try:
+        actions.update_deal(deal_id, data, actor=request.user)
+    except locks.TransitionHeld as exc:
+        return _held(request, deal_id, exc)
     return deal_out(_visible_or_404(request, deal_id), request.user)
 
 
 @router.post(
     "/deals/{int:deal_id}/move",
-    response=DealOut,
+    response={200: DealOut, 202: HeldOut},
     tags=["deals"],
     summary="Move a deal to a stage",
     description="422 names what is missing: `stage_id` lists the stage's required fields the deal lacks, "
-    "`lost_reason` is asked for a lost stage.",
+    "`lost_reason` is asked for a lost stage. 202: the move was held back (sent for approval).",
 )
 def move_deal(request, deal_id: int, payload: MoveIn):
-    actions.move_deal(deal_id, payload.stage_id, actor=request.user, lost_reason=payload.lost_reason)
+    try:
+        actions.move_deal(deal_id, payload.stage_id, actor=request.user, lost_reason=payload.lost_reason)
+    except locks.TransitionHeld as exc:
+        return _held(request, deal_id, exc)
     return deal_out(_visible_or_404(request, deal_id), request.user)
 
 

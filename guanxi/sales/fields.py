@@ -73,6 +73,7 @@ def deal_fields() -> list[FieldSpec]:
         FieldSpec("stage", FieldType.SINGLE_SELECT, "阶段", "Stage", path="stage_id", choices=stages,
              getter=lambda d: str(d.stage_id)),
         FieldSpec("amount", FieldType.MONEY, "金额", "Amount"),
+        FieldSpec("discount_percent", FieldType.NUMBER, "折扣（%）", "Discount (%)"),
         FieldSpec("owner", FieldType.USER, "负责人", "Owner", path="owner_id",
              getter=lambda d: (d.owner.display_name or d.owner.username) if d.owner_id else ""),
         FieldSpec("expected_close_date", FieldType.DATE, "预计成交日期", "Expected close date"),
@@ -116,7 +117,15 @@ def register_deals() -> None:
                 {
                     "title_zh": "商机",
                     "title_en": "Deal",
-                    "fields": ["name", "pipeline", "stage", "amount", "owner", "expected_close_date"],
+                    "fields": [
+                        "name",
+                        "pipeline",
+                        "stage",
+                        "amount",
+                        "discount_percent",
+                        "owner",
+                        "expected_close_date",
+                    ],
                 }
             ],  # fmt: skip
             required_refs=("name",),

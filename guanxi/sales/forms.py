@@ -25,7 +25,16 @@ from guanxi.sales.models import Deal, Pipeline, Stage, StageOutcome
 ACTION_KEYS = {"pipeline": "pipeline_id", "stage": "stage_id", "owner": "owner_id"}
 FORM_NAMES = {v: k for k, v in ACTION_KEYS.items()}
 # Registry refs that have a form field (the others are read-only: customer, probability, dates set by the system).
-EDITABLE_REFS = ("name", "pipeline", "stage", "amount", "owner", "expected_close_date", "lost_reason")
+EDITABLE_REFS = (
+    "name",
+    "pipeline",
+    "stage",
+    "amount",
+    "discount_percent",
+    "owner",
+    "expected_close_date",
+    "lost_reason",
+)
 
 
 def _localized(zh: str, en: str) -> str:
@@ -67,6 +76,9 @@ class DealForm(LayoutFormMixin, forms.Form):
     stage = forms.ChoiceField(label=_("Stage"), required=False)
     amount = forms.CharField(
         label=_("Amount"), required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})
+    )
+    discount_percent = forms.CharField(
+        label=_("Discount percent"), required=False, widget=forms.TextInput(attrs={"inputmode": "decimal"})
     )
     owner = forms.ChoiceField(label=_("Owner"), required=False)
     expected_close_date = forms.CharField(
@@ -123,6 +135,7 @@ def deal_initial(deal: Deal) -> dict[str, str]:
         "pipeline": str(deal.pipeline_id),
         "stage": str(deal.stage_id),
         "amount": "" if deal.amount is None else str(deal.amount),
+        "discount_percent": "" if deal.discount_percent is None else str(deal.discount_percent),
         "owner": "" if deal.owner_id is None else str(deal.owner_id),
         "expected_close_date": deal.expected_close_date.isoformat() if deal.expected_close_date else "",
         "lost_reason": deal.lost_reason,

@@ -106,6 +106,10 @@ class Deal(models.Model):
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="deals")
     amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, null=True, blank=True)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    # Deal-level discount (quotes, when they come, may carry their own per line).
+    discount_percent = models.DecimalField(
+        _("discount percent"), max_digits=5, decimal_places=2, null=True, blank=True
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -11,13 +11,13 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import Http404, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from guanxi.core import audit
+from guanxi.core import audit, locks, record_panels
 from guanxi.core.converters import as_id, as_int
 from guanxi.core.exceptions import require
 from guanxi.core.http import safe_next
@@ -206,6 +206,13 @@ def deal_move(request, pk: int):
     data["stage_id"] = stage.pk
     try:
         actions.update_deal(deal.pk, data, actor=request.user)
+    except locks.TransitionHeld as exc:
+        messages.info(request, exc.message)
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = reverse("deals:detail", args=[deal.pk])
+            return response
+        return redirect(reverse("deals:detail", args=[deal.pk]))
     except ValidationError as exc:
         if not full_form:
             if request.htmx:
@@ -282,6 +289,9 @@ def deal_edit(request, pk: int):
     if request.method == "POST" and form.is_valid():
         try:
             actions.update_deal(deal.pk, form.to_action_data(changed_only=True), actor=request.user)
+        except locks.TransitionHeld as exc:
+            messages.info(request, exc.message)
+            return redirect("deals:detail", pk=deal.pk)
         except ValidationError as exc:
             form.add_action_errors(exc)
         else:
@@ -303,6 +313,7 @@ def deal_detail(request, pk: int):
         "custom_sections": forms.custom_value_sections(deal, request.user, registry),
         "history": forms.history_rows(audit.history_for(deal)[:50], registry, user=request.user, deal=deal),
         "can_edit": request.user.has_perm_code(Perm.CUSTOMER_CHANGE),
+        "record_panels": record_panels.shown(request, CustomObject.DEAL, deal),
     }
     return render(request, "sales/deal_detail.html", context)
 

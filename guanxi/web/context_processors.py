@@ -6,11 +6,13 @@ NAV = [
     ("customers:list", _("Customers")),
     ("deals:board", _("Deals")),
     ("pool:index", _("Public pool")),
+    ("approvals:waiting", _("Approvals")),
     ("quality:overview", _("Data quality")),
 ]
 # Shown only to those who may open them.
 ADMIN_NAV = [
     ("automation:rules", _("Automation")),
+    ("approvals:flows", _("Approval flows")),
     ("inbound:sources", _("Inbound webhooks")),
     ("webhooks:endpoints", _("Outgoing webhooks")),
     ("messaging:deliveries", _("Delivery log")),

@@ -61,7 +61,8 @@ def test_the_built_in_panels_come_from_their_apps_in_order():
         ("timeline", "customers"), ("deals", "sales"), ("orders", "sales"), ("history", "customers")
     ]  # fmt: skip
     assert {c.key: c.template.split("/")[0] for c in panels.registry.cards.values()} == {
-        "release_to_pool": "engagement", "follow_up_form": "engagement", "open_tasks": "engagement"
+        "release_to_pool": "engagement", "follow_up_form": "engagement", "open_tasks": "engagement",
+        "approvals": "approvals",
     }  # fmt: skip
     assert [s.key for s in sorted(panels.registry.timeline_sources.values(), key=lambda s: s.order)] == [
         "follow_up", "order", "change"

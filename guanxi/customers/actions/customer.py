@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from guanxi.core import audit
+from guanxi.core import audit, locks
 from guanxi.core.events import emit
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, User
@@ -64,6 +64,7 @@ def update_customer(
 ) -> Customer:
     require(actor, Perm.CUSTOMER_CHANGE)
     customer = get_for_write(customer_id, actor=actor)
+    locks.check_editable(customer, actor)
     cleaned = clean_customer_input(data, actor=actor, instance=customer)
     changed_identity = {
         k: v for k, v in cleaned.items() if k in PRIMARY_CONTACT_FIELDS or k == "contact_points"

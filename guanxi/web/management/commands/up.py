@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from guanxi.approvals.actions import install_example_flow
 from guanxi.core.bootstrap import ensure_admin
 from guanxi.core.log import VERBOSE_ENV
 from guanxi.engagement.actions.pool import ensure_default_pool
@@ -54,6 +55,7 @@ class Command(BaseCommand):
         if not no_demo and not Customer.objects.exists():
             self.stdout.write(f"Loading demo data ({demo_customers} customers)…")
             call_command("demo", customers=demo_customers)
+            install_example_flow(actor=None)  # the deal-discount approval flow, ready to try
             self._find_duplicates()
         line = f"Administrator: {username} / {password}" if password else f"Administrator: {username}"
         self.stdout.write(self.style.SUCCESS(line + ("  (new)" if created else "  (initial password)")))
