@@ -415,6 +415,80 @@ register(StepType("notify", gettext_lazy("Send a notification"), _clean_notify, 
                   needs_customer=False))  # fmt: skip
 
 
+# --------------------------------------------------------------------------- outgoing webhook
+
+
+def _clean_webhook(config: dict, object_type: str) -> dict:
+    from guanxi.webhooks.models import WebhookEndpoint
+
+    label = _("Call a webhook")
+    endpoint_id = as_id(config.get("endpoint_id"))
+    if endpoint_id is None or not WebhookEndpoint.objects.filter(pk=endpoint_id).exists():
+        raise ValidationError(_("%(part)s: choose an outgoing webhook endpoint.") % {"part": label})
+    catalogue = Catalogue(object_type)
+    fields = config.get("fields") or []
+    if not isinstance(fields, list) or len(fields) > 50:
+        raise ValidationError(_("%(part)s: the fields must be a list.") % {"part": label})
+    for ref in fields:
+        spec = catalogue.get(str(ref))
+        if spec is None or spec.sensitive:
+            raise ValidationError(
+                _("%(part)s: unknown field %(field)s.") % {"part": label, "field": str(ref)[:60]}
+            )
+    return {"endpoint_id": endpoint_id, "fields": [str(ref) for ref in fields]}
+
+
+def _perform_webhook(firing: Firing, config: dict) -> dict:
+    from guanxi.webhooks.actions import enqueue_delivery
+
+    values = {ref: firing.catalogue.get(ref).present(firing.catalogue.value(firing.catalogue.get(ref), firing.obj),
+                                                     user=None, obj=firing.obj)
+              for ref in config["fields"]}  # fmt: skip
+    data = {"rule_id": firing.rule.pk, "rule": firing.rule.name, "object_type": firing.catalogue.object_type,
+            "object_id": firing.obj.pk, "name": str(firing.obj), "values": values}  # fmt: skip
+    delivery = enqueue_delivery(config["endpoint_id"], "automation.rule_fired", data,
+                                idempotency_key=f"rule:{firing.rule.pk}:{firing.run_id}:{firing.index}",
+                                actor=f"rule:{firing.rule.pk}")  # fmt: skip
+    return {"delivery_id": delivery.pk}
+
+
+register(StepType("webhook", gettext_lazy("Call an outgoing webhook"), _clean_webhook, _perform_webhook,
+                  lambda f, c: _("Send the record to the webhook endpoint #%(id)s.") % {"id": c["endpoint_id"]},
+                  needs_customer=False))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- approval
+
+
+def _clean_approval(config: dict, object_type: str) -> dict:
+    from guanxi.approvals.models import ApprovalFlow
+
+    value = config.get("flow_id")
+    if value in (None, ""):
+        return {"flow_id": None}
+    flow_id = as_id(value)
+    if flow_id is None or not ApprovalFlow.objects.filter(pk=flow_id, object_type=object_type).exists():
+        raise ValidationError(
+            _("%(part)s: choose an approval flow for this object.") % {"part": _("Request an approval")}
+        )
+    return {"flow_id": flow_id}
+
+
+def _perform_approval(firing: Firing, config: dict) -> dict:
+    from guanxi.approvals import actions as approvals
+    from guanxi.approvals.models import ApprovalFlow
+
+    if approvals.pending_request_for(firing.obj) is not None:
+        return {"skipped": "an approval is already pending"}
+    flow = ApprovalFlow.objects.filter(pk=config["flow_id"]).first() if config["flow_id"] else None
+    request = approvals.submit(firing.obj, actor=None, flow=flow, reason=firing.rule.name)
+    return {"approval_id": request.pk}
+
+
+register(StepType("request_approval", gettext_lazy("Request an approval"), _clean_approval, _perform_approval,
+                  lambda f, c: _("Send the record through its approval flow."), needs_customer=False))  # fmt: skip
+
+
 # --------------------------------------------------------------------------- control steps (run by the engine)
 
 MAX_WAIT_HOURS = 24 * 366

@@ -77,5 +77,18 @@ TEMPLATES = [
                          "description": "金额 {{ deal.amount }}", "due_in_hours": 48, "assignee": "owner"}],
         },
     ),
+    Template(
+        "discount_needs_approval",
+        _("Discount over 15 percent: the manager, then the director and finance approve"),
+        _("A deal given a discount above 15 percent goes through its approval flow (install the example "
+          "discount flow under Approval flows first)."),
+        {
+            "name": "折扣超过15%需审批", "object_type": "deal",
+            "description": "商机折扣超过15%时，提交审批：先由负责人的主管审批，再由销售总监和财务同时审批。",
+            "trigger": {"type": "field_changed", "field": "discount_percent"},
+            "conditions": {"all": [{"field": "discount_percent", "op": "gt", "value": 15}]},
+            "actions": [{"type": "request_approval"}],
+        },
+    ),
 ]  # fmt: skip
 BY_KEY = {t.key: t for t in TEMPLATES}
