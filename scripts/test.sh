@@ -14,14 +14,32 @@ $BIN/ruff format --check .
 echo "== import contracts (import-linter, [tool.importlinter] in pyproject.toml)"
 $BIN/lint-imports
 
+# The two passes share nothing (own data dir, database and queue), so they run side by side: one per
+# core. Each writes its own log, printed whole when both are done.
 run() {
-  local label=$1; shift
-  echo "== tests: $label"
+  local label=$1 log=$2; shift 2
   local data_dir
   data_dir=$(mktemp -d)
-  env -u GUANXI_DATABASE_URL -u GUANXI_QUEUE_URL GUANXI_DATA_DIR="$data_dir" "$@" $BIN/pytest "${PYTEST_ARGS[@]}"
+  {
+    echo "== tests: $label"
+    env -u GUANXI_DATABASE_URL -u GUANXI_QUEUE_URL GUANXI_DATA_DIR="$data_dir" "$@" $BIN/pytest "${PYTEST_ARGS[@]}"
+  } >"$log" 2>&1
+  local status=$?
   rm -rf "$data_dir"
+  return $status
 }
 PYTEST_ARGS=("$@")
-run "SQLite database, SQLite queue" env GUANXI_TEST_BACKEND=sqlite
-run "PostgreSQL database, Redis queue" env GUANXI_TEST_BACKEND=postgresql GUANXI_DATABASE_URL="$PG_URL" GUANXI_QUEUE_URL="$REDIS_URL"
+logs=$(mktemp -d)
+set +e
+run "SQLite database, SQLite queue" "$logs/sqlite.log" env GUANXI_TEST_BACKEND=sqlite &
+sqlite_pid=$!
+run "PostgreSQL database, Redis queue" "$logs/postgresql.log" env GUANXI_TEST_BACKEND=postgresql \
+  GUANXI_DATABASE_URL="$PG_URL" GUANXI_QUEUE_URL="$REDIS_URL" &
+pg_pid=$!
+wait $sqlite_pid; sqlite_status=$?
+wait $pg_pid; pg_status=$?
+set -e
+cat "$logs/sqlite.log" "$logs/postgresql.log"
+rm -rf "$logs"
+echo "== SQLite pass: exit $sqlite_status; PostgreSQL pass: exit $pg_status"
+[ "$sqlite_status" -eq 0 ] && [ "$pg_status" -eq 0 ]
