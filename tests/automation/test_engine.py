@@ -169,3 +169,17 @@ def test_bad_rules_are_refused_naming_the_part_and_nothing_is_saved(org, data, p
         rules.save_rule({"name": "坏", "object_type": "customer", **data}, actor=org.admin)
     assert message in " ".join(exc.value.message_dict[part])
     assert not Rule.objects.exists()
+
+
+def test_a_rule_whose_owner_left_fails_visibly_instead_of_acting_for_them(org, queue):
+    from guanxi.core.models import User
+
+    rule = _rule(org, trigger={"type": "created"}, actions=[{"type": "add_tag", "tag": "新客"}])
+    leaver = User.objects.get(pk=org.manager_e.pk)
+    Rule.objects.filter(pk=rule.pk).update(owner=leaver)
+    User.objects.filter(pk=leaver.pk).update(is_active=False)
+    customer = make_customer(org.rep_e1, name="离职后新客")
+    drain(queue)
+    run = RuleRun.objects.get(rule=rule)
+    assert run.status == RunStatus.FAILED and "deactivated" in run.error
+    assert not customer.tags.exists()

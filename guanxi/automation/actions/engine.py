@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -58,6 +59,8 @@ def backoff(attempts: int) -> dt.timedelta:
 def rule_actor(rule: Rule) -> User:
     """The rule's owner, marked so that audit entries say the rule acted (`audit.actor_label`)."""
     actor = User.objects.select_related("role", "department").get(pk=rule.owner_id)
+    if not actor.is_active:  # a rule of someone who left acts no more: its firings fail, visibly
+        raise PermissionDenied(f"the owner of rule {rule.pk} is deactivated; give the rule a new owner")
     actor.automation_rule_id = rule.pk
     return actor
 
@@ -326,6 +329,15 @@ def _trigger_matches(rule: Rule, event: Event, changes: dict) -> bool:
             for side in ("from_stage_id", "to_stage_id")
         )
     return True
+
+
+def has_rules_for(event: Event) -> bool:
+    """Whether any enabled rule is about this event's object type (asked before a delivery row)."""
+    mapping = EVENT_TRIGGERS.get(event.name)
+    return (
+        mapping is not None
+        and Rule.objects.filter(enabled=True, deleted_at__isnull=True, object_type=mapping[0]).exists()
+    )
 
 
 def handle_event(event: Event) -> int:

@@ -14,6 +14,7 @@ matching the conditions, with the slot as the occurrence.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.db.models import Max, Min, Q, QuerySet
@@ -28,6 +29,7 @@ from guanxi.automation.models import Rule, RuleRun, TriggerType
 from guanxi.customization.models import FieldType
 
 CHUNK = 50_000
+log = logging.getLogger(__name__)
 
 
 def _bounds(start: dt.datetime | dt.date, end: dt.datetime | dt.date, spec, path: str) -> Q:
@@ -140,5 +142,9 @@ def sweep(
             continue
         if rule.trigger_type == TriggerType.SCHEDULE and not schedule_matches(rule, now):
             continue
-        stats[str(rule.pk)] = sweep_rule(rule, now)
+        try:
+            stats[str(rule.pk)] = sweep_rule(rule, now)
+        except Exception as exc:  # noqa: BLE001  (one broken rule must not stop the others' sweeps)
+            log.exception("automation sweep of rule %s failed", rule.pk)
+            stats[str(rule.pk)] = {"error": str(exc)[:200]}
     return stats
