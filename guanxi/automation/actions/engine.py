@@ -38,6 +38,7 @@ from guanxi.automation.steps import STEP_TYPES, Firing
 from guanxi.core.context import request_context
 from guanxi.core.converters import as_id
 from guanxi.core.models import Event, User
+from guanxi.customers.inbound import CHANNEL_FOR_KIND
 
 log = logging.getLogger(__name__)
 ERROR_MAX = 4000
@@ -279,6 +280,7 @@ EVENT_TRIGGERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "order.created": ("order", (TriggerType.CREATED,)),
     "follow_up.logged": ("follow_up", (TriggerType.CREATED,)),
 }
+INBOUND_CHANNELS = frozenset(CHANNEL_FOR_KIND.values())
 SNAPSHOT_REFS = {
     "owner_id": "owner",
     "company_id": "company_name",
@@ -310,8 +312,8 @@ def _trigger_matches(rule: Rule, event: Event, changes: dict) -> bool:
     trigger = rule.trigger or {}
     kind = trigger.get("type")
     payload = event.payload or {}
-    if kind == TriggerType.WEBHOOK:
-        return (payload.get("source") or payload.get("channel")) == "webhook"
+    if kind == TriggerType.WEBHOOK:  # the channels only inbound webhook sources use
+        return (payload.get("source") or payload.get("channel")) in INBOUND_CHANNELS
     if kind == TriggerType.UPDATED:
         watched = trigger.get("fields")
         return not watched or any(ref in changes for ref in watched)
@@ -357,10 +359,10 @@ def handle_event(event: Event) -> int:
     obj = None
     fired = 0
     for rule in rules:
+        if not _trigger_matches(rule, event, changes):
+            continue
         if (event.request_id or "").startswith(f"rule:{rule.pk}:"):
             _cut(rule, event.object_id, event, "a rule does not trigger itself")
-            continue
-        if not _trigger_matches(rule, event, changes):
             continue
         if event.depth >= max_depth():
             _cut(rule, event.object_id, event, f"causation depth limit ({max_depth()}) reached")
@@ -377,7 +379,10 @@ def handle_event(event: Event) -> int:
         group = cond.parse(rule.conditions, catalogue, allow_changes=True)
         if not cond.matches(group, obj, catalogue, changes=changes):
             continue
-        if fire(rule, obj, catalogue, occurrence=f"event:{event.pk}", event=event,
+        # One inbound delivery may write several events (created, then updated): it fires once.
+        webhook = rule.trigger_type == TriggerType.WEBHOOK and event.request_id
+        occurrence = f"request:{event.request_id}" if webhook else f"event:{event.pk}"
+        if fire(rule, obj, catalogue, occurrence=occurrence, event=event,
                 seen=cond.seen(group, obj, catalogue)) is not None:  # fmt: skip
             fired += 1
     return fired
