@@ -17,7 +17,8 @@ import datetime as dt
 import logging
 from typing import Any
 
-from django.db.models import Max, Min, Q, QuerySet
+from django.db.models import DateTimeField, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 from huey import crontab
 
@@ -80,8 +81,18 @@ def matching(rule: Rule, catalogue: Catalogue, now: dt.datetime) -> tuple[QueryS
         refs.append(rule.trigger["field"])
     qs = catalogue.queryset(refs).filter(cond.as_q(group, catalogue))
     if rule.trigger_type == TriggerType.RELATIVE_TIME:
-        due, _spec = due_filter(rule, catalogue, now)
+        due, spec = due_filter(rule, catalogue, now)
         qs = qs.filter(due)
+        if not spec.is_custom and not rule.trigger.get("yearly"):
+            # Already fired for this date: a run of this rule created after the date fell due. (A
+            # prefilter so that a repeated sweep reads nothing; the run log's unique key decides.)
+            fell_due = OuterRef(spec.path or spec.ref) + dt.timedelta(days=int(rule.trigger.get("days", 0)))
+            if spec.type == FieldType.DATE:
+                fell_due = Cast(fell_due, DateTimeField())
+            qs = qs.exclude(
+                Exists(RuleRun.objects.filter(rule=rule, object_type=rule.object_type, object_id=OuterRef("pk"),
+                                              created_at__gte=fell_due))
+            )  # fmt: skip
     return qs, group
 
 
