@@ -4,11 +4,11 @@ whole company)."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Max, Q
 from ninja import Query, Router, Status
 
 from guanxi.automation.actions import engine, rules
-from guanxi.automation.models import Rule, RuleRun, RuleVersion, RunStatus
+from guanxi.automation.models import Rule, RuleRun, RuleVersion
+from guanxi.automation.queries import live_rule, stats_for
 from guanxi.automation.schemas import (
     DryRunIn,
     DryRunOut,
@@ -23,32 +23,10 @@ from guanxi.automation.schemas import (
     RunParams,
     VersionOut,
 )
-from guanxi.core.exceptions import NotFound, require
+from guanxi.core.exceptions import require
 from guanxi.core.permissions import Perm
 
 router = Router(tags=["automation"])
-
-
-def _rule(request, rule_id: int) -> Rule:
-    require(request.user, Perm.SETTINGS_MANAGE)
-    rule = Rule.objects.filter(pk=rule_id, deleted_at__isnull=True).first()
-    if rule is None:
-        raise NotFound(rule_id)
-    return rule
-
-
-def stats_for(rule_ids: list[int]) -> dict[int, dict]:
-    rows = (
-        RuleRun.objects.filter(rule_id__in=rule_ids)
-        .values("rule_id")
-        .annotate(
-            fired=Count("id", filter=Q(status__in=[RunStatus.SUCCEEDED, RunStatus.WAITING])),
-            failed=Count("id", filter=Q(status__in=[RunStatus.FAILED, RunStatus.DEAD])),
-            last_run_at=Max("created_at"),
-        )
-    )
-    found = {row["rule_id"]: row for row in rows}
-    return {pk: found.get(pk, {"fired": 0, "failed": 0, "last_run_at": None}) for pk in rule_ids}
 
 
 def _out(rule: Rule, stats: dict | None = None) -> dict:
@@ -78,60 +56,60 @@ def create_rule(request, payload: RuleIn):
 
 @router.get("/automation/rules/{int:rule_id}", response=RuleOut, summary="One rule")
 def get_rule(request, rule_id: int):
-    return _out(_rule(request, rule_id))
+    return _out(live_rule(rule_id, user=request.user))
 
 
 @router.patch("/automation/rules/{int:rule_id}", response=RuleOut, summary="Change a rule (a new version)")
 def update_rule(request, rule_id: int, payload: RulePatch):
-    rule = _rule(request, rule_id)
+    rule = live_rule(rule_id, user=request.user)
     return _out(rules.save_rule(payload.model_dump(mode="json", exclude_unset=True), actor=request.user,
                                 rule_id=rule.pk))  # fmt: skip
 
 
 @router.delete("/automation/rules/{int:rule_id}", response={204: None}, summary="Delete a rule")
 def delete_rule(request, rule_id: int):
-    rules.delete_rule(_rule(request, rule_id).pk, actor=request.user)
+    rules.delete_rule(live_rule(rule_id, user=request.user).pk, actor=request.user)
     return Status(204, None)
 
 
 @router.post("/automation/rules/{int:rule_id}/enable", response=RuleOut, summary="Enable a rule")
 def enable_rule(request, rule_id: int):
-    return _out(rules.set_enabled(_rule(request, rule_id).pk, True, actor=request.user))
+    return _out(rules.set_enabled(live_rule(rule_id, user=request.user).pk, True, actor=request.user))
 
 
 @router.post("/automation/rules/{int:rule_id}/disable", response=RuleOut, summary="Disable a rule")
 def disable_rule(request, rule_id: int):
-    return _out(rules.set_enabled(_rule(request, rule_id).pk, False, actor=request.user))
+    return _out(rules.set_enabled(live_rule(rule_id, user=request.user).pk, False, actor=request.user))
 
 
 @router.get(
     "/automation/rules/{int:rule_id}/versions", response=list[VersionOut], summary="Every saved version"
 )
 def list_versions(request, rule_id: int):
-    return list(RuleVersion.objects.filter(rule=_rule(request, rule_id)))
+    return list(RuleVersion.objects.filter(rule=live_rule(rule_id, user=request.user)))
 
 
 @router.get("/automation/rules/{int:rule_id}/preview", response=PreviewOut,
             summary="How many and which existing records match the conditions now")  # fmt: skip
 def preview_rule(request, rule_id: int):
-    return engine.preview(_rule(request, rule_id))
+    return engine.preview(live_rule(rule_id, user=request.user))
 
 
 @router.post("/automation/rules/{int:rule_id}/dry-run", response=DryRunOut,
              summary="What each action would do on one record, without doing it")  # fmt: skip
 def dry_run_rule(request, rule_id: int, payload: DryRunIn):
-    return engine.dry_run(_rule(request, rule_id), payload.object_id)
+    return engine.dry_run(live_rule(rule_id, user=request.user), payload.object_id)
 
 
 @router.post("/automation/rules/{int:rule_id}/run", response=ManualRunOut,
              summary="Run the rule on selected records (once per record and request)")  # fmt: skip
 def run_rule(request, rule_id: int, payload: ManualRunIn):
-    return engine.run_manual(_rule(request, rule_id).pk, payload.object_ids, actor=request.user)
+    return engine.run_manual(live_rule(rule_id, user=request.user).pk, payload.object_ids, actor=request.user)
 
 
 @router.get("/automation/rules/{int:rule_id}/runs", response=list[RunOut], summary="The rule's run log")
 def list_runs(request, rule_id: int, params: Query[RunParams]):
-    runs = RuleRun.objects.filter(rule=_rule(request, rule_id))
+    runs = RuleRun.objects.filter(rule=live_rule(rule_id, user=request.user))
     if params.status:
         runs = runs.filter(status=params.status)
     return list(runs[: params.limit])

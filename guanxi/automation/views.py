@@ -13,20 +13,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from guanxi.automation.actions import engine, rules
-from guanxi.automation.api import stats_for
 from guanxi.automation.models import Rule, RuleRun, RunStatus
+from guanxi.automation.queries import live_rule, stats_for
 from guanxi.automation.templates import TEMPLATES
 from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.permissions import Perm
-
-
-def _rule(request, rule_id: int) -> Rule:
-    require(request.user, Perm.SETTINGS_MANAGE)
-    rule = Rule.objects.filter(pk=rule_id, deleted_at__isnull=True).first()
-    if rule is None:
-        raise NotFound(rule_id)
-    return rule
 
 
 @login_required
@@ -44,7 +36,7 @@ def rule_list(request):
 
 @login_required
 def rule_detail(request, rule_id: int):
-    rule = _rule(request, rule_id)
+    rule = live_rule(rule_id, user=request.user)
     runs = RuleRun.objects.filter(rule=rule)
     status = request.GET.get("status")
     if status in RunStatus.values:
@@ -64,7 +56,7 @@ def rule_detail(request, rule_id: int):
 @login_required
 @require_POST
 def set_enabled(request, rule_id: int):
-    rule = _rule(request, rule_id)
+    rule = live_rule(rule_id, user=request.user)
     try:
         rules.set_enabled(rule.pk, request.POST.get("enabled") == "1", actor=request.user)
     except ValidationError as exc:
@@ -91,7 +83,7 @@ def install(request):
 @login_required
 @require_POST
 def retry(request, rule_id: int):
-    rule = _rule(request, rule_id)
+    rule = live_rule(rule_id, user=request.user)
     wanted = [i for i in (as_id(v) for v in request.POST.getlist("run_ids")) if i is not None]
     count = engine.retry_now(list(RuleRun.objects.filter(pk__in=wanted, rule=rule).values_list("pk", flat=True)),
                              actor=request.user)  # fmt: skip
