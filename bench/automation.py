@@ -14,10 +14,14 @@ two that act (add a tag); one relative-time rule ("30 days after the last order,
 task for the owner") kept disabled until its sweep is timed.
 
 Timed:
-- ``events_per_s``: --events ``customer.updated`` events (a tier change, as the edit form writes it)
-  processed by ``core.events.process`` in this one process, as one worker thread does: delivery rows,
-  the automation subscriber (20 rules: trigger, conditions in Python, firings) and every other
-  subscriber of the event.
+- ``events_per_s``: --events ``customer.updated`` events, a working day's mix of edits (default 5 %
+  raise the tier to A: 12 rules judge their conditions and 2 fire; 15 % change the industry: 8 rules
+  judge theirs; 80 % change a field no rule watches), processed by ``core.events.process_many`` in
+  this one process, as the worker's ``process_events`` task does: delivery rows, the automation
+  subscriber (20 rules: trigger, conditions in Python, firings) and every other subscriber of the
+  event. ``events_firings`` counts the firings.
+- ``all_firing_events_per_s``: --firing-events more events that each fire 2 rules (a firing is a run
+  row, the step through the normal action with its audit entry and event): what firing costs.
 - ``sweep_seconds``: ``automation.actions.sweeps.sweep_rule`` of the relative-time rule over every
   customer: the finding query (one per id range) and the firings it leads to (``sweep_fired``).
   ``sweep_find_seconds`` is the finding part alone.
@@ -61,12 +65,14 @@ def _rules(admin) -> list:
             "conditions": {"all": [{"field": "city", "op": "eq", "value": city},
                                    {"field": "completeness", "op": "gte", "value": 101}]},
             "actions": [{"type": "add_tag", "tag": f"升A-{n}"}]}, actor=admin))  # fmt: skip
-    for n in range(8):
+    industries = ["金融保险", "制造业", "互联网", "教育培训", "医疗健康", "房地产", "零售", "物流运输"]
+    for n, industry in enumerate(industries):
         made.append(rules.save_rule({
-            "name": f"更新规则{n}", "object_type": "customer", "enabled": True,
+            "name": f"A类客户转入{industry}", "object_type": "customer", "enabled": True,
             "trigger": {"type": "updated", "fields": ["industry"]},
-            "conditions": {"any": [{"field": "tier", "op": "eq", "value": "A"}, {"field": "city", "op": "contains", "value": "市"}]},
-            "actions": [{"type": "add_tag", "tag": "行业变更"}]}, actor=admin))  # fmt: skip
+            "conditions": {"all": [{"field": "industry", "op": "eq", "value": industry},
+                                   {"field": "tier", "op": "eq", "value": "A"}]},
+            "actions": [{"type": "add_tag", "tag": f"行业变更-{n}"}]}, actor=admin))  # fmt: skip
     for n in range(2):
         made.append(rules.save_rule({
             "name": f"A类标签{n}", "object_type": "customer", "enabled": True,
@@ -89,7 +95,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=os.environ.get("GUANXI_DATABASE_URL", ""))
     parser.add_argument("--bench-db", default="guanxi_bench_automation")
-    parser.add_argument("--events", type=int, default=2000, help="customer.updated events to process")
+    parser.add_argument("--events", type=int, default=2000, help="customer.updated events in the day's mix")
+    parser.add_argument(
+        "--tier-share", type=float, default=0.05, help="share of the mix raising the tier to A"
+    )
+    parser.add_argument(
+        "--industry-share", type=float, default=0.15, help="share of the mix changing the industry"
+    )
+    parser.add_argument(
+        "--firing-events", type=int, default=300, help="events that each fire 2 rules (timed apart)"
+    )
     parser.add_argument("--orders-per-customer", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--drop-after", action="store_true")
@@ -129,26 +144,71 @@ def main(argv: list[str] | None = None) -> dict:
 
         rng = random.Random(args.seed)
         ids = list(
-            Customer.objects.filter(owner__isnull=False).values_list("pk", flat=True)[: args.events * 5]
+            Customer.objects.filter(owner__isnull=False, tier="B")
+            .order_by("pk")
+            .values_list("pk", flat=True)[: (args.events + args.firing_events) * 5]
         )
-        picked = rng.sample(ids, min(args.events, len(ids)))
-        say(f"emitting {len(picked):,} customer.updated events (tier B -> A) …")
+        picked = rng.sample(ids, min(args.events + args.firing_events, len(ids)))
+        mixed, all_firing = picked[: args.events], picked[args.events :]
+        # The mix of a working day's edits: most change fields no rule watches (contacts, notes), some
+        # change the industry (8 rules judge their conditions) and a few raise the tier to A (12 rules
+        # judge theirs; 2 fire). Every event is checked against all 20 rules.
+        n_tier = max(1, round(len(mixed) * args.tier_share))
+        n_industry = round(len(mixed) * args.industry_share)
+        tier_ids, industry_ids = mixed[:n_tier], mixed[n_tier : n_tier + n_industry]
+        other_ids = mixed[n_tier + n_industry :]
+        say(f"emitting {len(mixed):,} customer.updated events: {len(tier_ids):,} tier B -> A, "
+            f"{len(industry_ids):,} industry, {len(other_ids):,} other fields …")  # fmt: skip
+        tier_change = {"changed": ["tier"], "before": {"tier": "B"}, "after": {"tier": "A"}}
         with transaction.atomic():
-            Customer.objects.filter(pk__in=picked).update(tier="A")
+            Customer.objects.filter(pk__in=tier_ids + all_firing).update(tier="A")
+            Customer.objects.filter(pk__in=industry_ids).update(industry="金融保险")
             event_ids = events.emit_many(
                 CustomerEvent.UPDATED,
-                [
-                    (Customer(pk=pk), {"changed": ["tier"], "before": {"tier": "B"}, "after": {"tier": "A"}})
-                    for pk in picked
-                ],
+                [(Customer(pk=pk), tier_change) for pk in tier_ids]
+                + [
+                    (
+                        Customer(pk=pk),
+                        {
+                            "changed": ["industry"],
+                            "before": {"industry": ""},
+                            "after": {"industry": "金融保险"},
+                        },
+                    )
+                    for pk in industry_ids
+                ]  # fmt: skip
+                + [
+                    (
+                        Customer(pk=pk),
+                        {"changed": ["title"], "before": {"title": ""}, "after": {"title": "经理"}},
+                    )
+                    for pk in other_ids
+                ],  # fmt: skip
             )
-        say("processing them in this process (one worker thread) …")
+            rng.shuffle(event_ids)
+            firing_ids = events.emit_many(
+                CustomerEvent.UPDATED, [(Customer(pk=pk), tier_change) for pk in all_firing]
+            )
+        from guanxi.automation.models import RuleRun
+
+        say("processing them in this process (one worker thread, the batch path of process_events) …")
+        runs_before = RuleRun.objects.count()
         t0 = time.perf_counter()
-        for event_id in event_ids:
-            events.process(event_id)
+        events.process_many(sorted(event_ids))  # as the worker's process_events task does
         process_seconds = time.perf_counter() - t0
         events_per_s = round(len(event_ids) / process_seconds, 1)
-        say(f"events: {len(event_ids)} in {process_seconds:.2f} s = {events_per_s}/s")
+        mixed_firings = RuleRun.objects.count() - runs_before
+        say(
+            f"events: {len(event_ids)} in {process_seconds:.2f} s = {events_per_s}/s ({mixed_firings} firings)"
+        )
+        runs_before = RuleRun.objects.count()
+        t0 = time.perf_counter()
+        events.process_many(firing_ids)
+        firing_seconds = time.perf_counter() - t0
+        all_firing_per_s = round(len(firing_ids) / firing_seconds, 1) if firing_ids else None
+        all_firings = RuleRun.objects.count() - runs_before
+        say(f"events that each fire 2 rules: {len(firing_ids)} in {firing_seconds:.2f} s = {all_firing_per_s}/s "
+            f"({all_firings} firings)")  # fmt: skip
 
         catalogue = Catalogue("customer")
         from django.utils import timezone
@@ -173,7 +233,10 @@ def main(argv: list[str] | None = None) -> dict:
         say(f"second sweep at the same now (must fire nothing): {again} in {again_seconds} s")
         summary.update({
             "customers": args.customers, "rules": len(enabled), "events": len(event_ids),
-            "events_per_s": events_per_s, "events_target_per_s": 2000,
+            "events_per_s": events_per_s, "events_target_per_s": 2000, "events_firings": mixed_firings,
+            "events_mix": {"tier_to_a": len(tier_ids), "industry": len(industry_ids), "other": len(other_ids)},
+            "all_firing_events": len(firing_ids), "all_firing_events_per_s": all_firing_per_s,
+            "all_firing_firings": all_firings,
             "sweep_seconds": sweep_seconds, "sweep_target_seconds": 10, "sweep_fired": stats["fired"],
             "sweep_find_seconds": find_seconds, "sweep_floor_seconds": floor_seconds, "sweep_due": floor_count,
             "second_sweep_seconds": again_seconds, "second_sweep_fired": again["fired"],

@@ -121,6 +121,11 @@ def _converter(field: models.Field) -> Callable[[Any], Any] | None:
     return None
 
 
+# Fewer rows go in one INSERT … RETURNING (one statement) rather than COPY (with the ids drawn
+# first: two); COPY pays off from a few dozen rows.
+COPY_FROM_ROWS = 20
+
+
 def insert_rows(
     model: type[models.Model],
     fields: Sequence[str],
@@ -143,9 +148,9 @@ def insert_rows(
         return []
     quote = connection.ops.quote_name
     columns = [f.column for f in model_fields]
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and len(prepared) > COPY_FROM_ROWS:
         return _copy_postgresql(meta.db_table, meta.pk.column, columns, prepared, return_ids, quote)
-    return _insert_sqlite(meta.db_table, meta.pk.column, columns, prepared, return_ids, quote)
+    return _insert_values(meta.db_table, meta.pk.column, columns, prepared, return_ids, quote)
 
 
 def _copy_postgresql(db_table, pk_column, columns, rows, return_ids, quote) -> list[int]:
@@ -166,7 +171,7 @@ def _copy_postgresql(db_table, pk_column, columns, rows, return_ids, quote) -> l
     return ids
 
 
-def _insert_sqlite(db_table, pk_column, columns, rows, return_ids, quote) -> list[int]:
+def _insert_values(db_table, pk_column, columns, rows, return_ids, quote) -> list[int]:
     table = quote(db_table)
     names = ", ".join(quote(c) for c in columns)
     one = "(" + ", ".join(["%s"] * len(columns)) + ")"

@@ -37,7 +37,12 @@ from django.utils.module_loading import autodiscover_modules
 
 from guanxi.core.audit import json_value
 from guanxi.core.bulk import Column, ObjectRef, Sql, insert_rows, insert_select, json_object_sql, model_of
-from guanxi.core.context import current_causation_id, current_request_id, request_context
+from guanxi.core.context import (
+    current_causation_depth,
+    current_causation_id,
+    current_request_id,
+    request_context,
+)
 from guanxi.core.models import Event, EventDelivery, EventDeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -121,20 +126,35 @@ def _check_payload(spec: EventSpec, payload: dict | None) -> dict:
 _subscribers: dict[str, dict[str, Callable[[Event], None]]] = {}
 # subscriber key -> predicate: the subscriber gets a delivery (and runs) only for events it wants.
 _conditions: dict[str, Callable[[Event], bool]] = {}
+_name_conditions: dict[str, Callable[[str], bool]] = {}
+_batch: set[str] = set()
 
 
 def subscriber_name(fn: Callable) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-def subscribe(*names: str, name: str | None = None, when: Callable[[Event], bool] | None = None):
+def subscribe(
+    *names: str,
+    name: str | None = None,
+    when: Callable[[Event], bool] | None = None,
+    when_name: Callable[[str], bool] | None = None,
+    batch: bool = False,
+):
     """Register a handler for events by name ("*" for all); it runs in the worker, in its own
     transaction, with its own attempts. Its delivery rows are keyed by `name` (default: the dotted
     path of the function); registering the same name again replaces the handler.
 
     `when(event)`, if given, is asked by the worker before the delivery row is written: a subscriber
     to "*" that cares about few events (outgoing webhooks: only the names some endpoint subscribes
-    to) then costs one cheap check per event instead of a delivery row and a transaction."""
+    to) then costs one cheap check per event instead of a delivery row and a transaction.
+    `when_name(name)` is the same check when it depends on the event's name alone: the worker asks
+    it once per name in a batch of events.
+
+    `batch=True`: the handler takes a list of events. The worker hands it every due event of a batch
+    in one transaction (one lock and one update for all their delivery rows); if that raises, it is
+    rolled back and the events are handed over one at a time, each in its own transaction, so a
+    failure stays with its event. A batch handler sets the request context of each event itself."""
     for event_name in names:
         if event_name != ALL:
             spec_for(event_name)
@@ -143,10 +163,15 @@ def subscribe(*names: str, name: str | None = None, when: Callable[[Event], bool
         key = name or subscriber_name(fn)
         for event_name in names:
             _subscribers.setdefault(str(event_name), {})[key] = fn
-        if when is None:
-            _conditions.pop(key, None)
-        else:
+        _conditions.pop(key, None)
+        _name_conditions.pop(key, None)
+        _batch.discard(key)
+        if when is not None:
             _conditions[key] = when
+        if when_name is not None:
+            _name_conditions[key] = when_name
+        if batch:
+            _batch.add(key)
         return fn
 
     return decorator
@@ -156,7 +181,14 @@ def subscribers_for(event_name: str) -> dict[str, Callable[[Event], None]]:
     return {**_subscribers.get(event_name, {}), **_subscribers.get(ALL, {})}
 
 
-def _wants(key: str, event: Event) -> bool:
+def _wants(key: str, event: Event, memo: dict[tuple[str, str], bool] | None = None) -> bool:
+    by_name = _name_conditions.get(key)
+    if by_name is not None:
+        memo = {} if memo is None else memo
+        if (key, event.name) not in memo:
+            memo[(key, event.name)] = bool(by_name(event.name))
+        if not memo[(key, event.name)]:
+            return False
     condition = _conditions.get(key)
     return condition is None or bool(condition(event))
 
@@ -169,7 +201,9 @@ def _causation() -> tuple[int | None, int | None]:
     causation_id = current_causation_id()
     if causation_id is None:
         return None, 0
-    parent_depth = Event.objects.filter(pk=causation_id).values_list("depth", flat=True).first() or 0
+    parent_depth = current_causation_depth()
+    if parent_depth is None:
+        parent_depth = Event.objects.filter(pk=causation_id).values_list("depth", flat=True).first() or 0
     depth = parent_depth + 1
     return causation_id, (depth if depth <= MAX_CAUSATION_DEPTH else None)
 
@@ -353,36 +387,85 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(cap, base * 2 ** max(attempts - 1, 0)))
 
 
+BATCH_SIZE = 500
+
+
 def process(event_id: int) -> bool:
     """Run every subscriber of one event that has not succeeded yet, each in its own transaction.
     Returns False when the event is unknown or already processed (a duplicate delivery)."""
-    event = Event.objects.filter(pk=event_id, processed_at__isnull=True).first()
-    if event is None:
-        return False
-    handlers = subscribers_for(event.name)
+    return process_many([event_id]) == 1
+
+
+def process_many(event_ids: Iterable[int]) -> int:
+    """`process` for many events (what `emit_many` and the outbox relay hand the worker), in chunks
+    of `BATCH_SIZE`: the events, their delivery rows and their settling cost a few queries per chunk,
+    and a batch subscriber gets the chunk's events at once. Returns how many events it ran."""
+    ids = list(dict.fromkeys(event_ids))
+    return sum(_process_chunk(ids[i : i + BATCH_SIZE]) for i in range(0, len(ids), BATCH_SIZE))
+
+
+def _process_chunk(event_ids: list[int]) -> int:
+    found = {
+        e.pk: e for e in Event.objects.filter(pk__in=event_ids, processed_at__isnull=True).order_by("id")
+    }
+    if not found:
+        return 0
     now = timezone.now()
+    memo: dict[tuple[str, str], bool] = {}
     with transaction.atomic():
-        Event.objects.filter(pk=event.pk).update(attempts=F("attempts") + 1)
-        wanted = [key for key in handlers if _wants(key, event)]
-        if wanted:
-            EventDelivery.objects.bulk_create(
-                [
-                    EventDelivery(event_id=event.pk, subscriber=key, created_at=now, next_attempt_at=now)
-                    for key in wanted
-                ],
-                ignore_conflicts=True,
+        Event.objects.filter(pk__in=found).update(attempts=F("attempts") + 1)
+        rows = [
+            EventDelivery(event_id=event.pk, subscriber=key, created_at=now, next_attempt_at=now)
+            for event in found.values()
+            for key in subscribers_for(event.name)
+            if _wants(key, event, memo)
+        ]
+        if rows:
+            EventDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    due = EventDelivery.objects.filter(
+        event_id__in=found, status=EventDeliveryStatus.PENDING, next_attempt_at__lte=timezone.now()
+    ).order_by("id")
+    batches: dict[str, tuple[Callable, list[tuple[Event, int]]]] = {}
+    for delivery_id, event_id, key in due.values_list("pk", "event_id", "subscriber"):
+        event = found[event_id]
+        handler = subscribers_for(event.name).get(key)
+        if key in _batch and handler is not None:
+            batches.setdefault(key, (handler, []))[1].append((event, delivery_id))
+        else:
+            _deliver(event, delivery_id, handler)
+    for handler, items in batches.values():
+        _deliver_batch(items, handler)
+    _settle(list(found))
+    return len(found)
+
+
+def _deliver_batch(items: list[tuple[Event, int]], handler: Callable[[list[Event]], None]) -> None:
+    """Run a batch subscriber on many events in one transaction; on failure, one event at a time."""
+    if len(items) > 1:
+        try:
+            with transaction.atomic():
+                wanted = [delivery_id for _event, delivery_id in items]
+                qs = EventDelivery.objects.filter(pk__in=wanted, status=EventDeliveryStatus.PENDING)
+                if connection.features.has_select_for_update_skip_locked:
+                    qs = qs.select_for_update(skip_locked=True)
+                else:
+                    qs = qs.select_for_update()
+                locked = set(qs.values_list("pk", flat=True))
+                batch = [(event, delivery_id) for event, delivery_id in items if delivery_id in locked]
+                if batch:
+                    handler([event for event, _delivery in batch])
+                    now = timezone.now()
+                    EventDelivery.objects.filter(pk__in=[d for _e, d in batch]).update(
+                        status=EventDeliveryStatus.DONE, attempts=F("attempts") + 1, done_at=now, updated_at=now,
+                        last_error="",
+                    )  # fmt: skip
+            return
+        except Exception:  # noqa: BLE001  (rolled back whole: each event again, alone, below)
+            log.warning(
+                "batch of %d deliveries failed; delivering them one at a time", len(items), exc_info=True
             )
-    due = list(
-        EventDelivery.objects.filter(
-            event_id=event.pk, status=EventDeliveryStatus.PENDING, next_attempt_at__lte=timezone.now()
-        )
-        .order_by("id")
-        .values_list("pk", "subscriber")
-    )
-    for delivery_id, key in due:
-        _deliver(event, delivery_id, handlers.get(key))
-    _settle(event.pk)
-    return True
+    for event, delivery_id in items:
+        _deliver(event, delivery_id, lambda one: handler([one]))
 
 
 def _lock_pending(delivery_id: int):
@@ -400,7 +483,9 @@ def _deliver(event: Event, delivery_id: int, handler: Callable | None) -> None:
                 return  # done or being done by another worker meanwhile
             if handler is None:
                 raise LookupError(f"no subscriber {delivery.subscriber!r} is registered in this worker")
-            with request_context(event.request_id or None, causation_id=event.pk):
+            with request_context(
+                event.request_id or None, causation_id=event.pk, causation_depth=event.depth
+            ):
                 handler(event)
             now = timezone.now()
             EventDelivery.objects.filter(pk=delivery_id).update(
@@ -436,14 +521,20 @@ def _record_failure(delivery_id: int, exc: Exception) -> None:
         delivery.save(update_fields=["attempts", "last_error", "updated_at", "status", "next_attempt_at"])
 
 
-def _settle(event_id: int) -> None:
-    """Mark the event processed when nothing is pending; else schedule the next due retry."""
-    pending = EventDelivery.objects.filter(event_id=event_id, status=EventDeliveryStatus.PENDING)
-    next_at = pending.aggregate(at=Min("next_attempt_at"))["at"]
-    if next_at is None:
-        Event.objects.filter(pk=event_id, processed_at__isnull=True).update(processed_at=timezone.now())
-        return
-    _schedule(event_id, next_at)
+def _settle(event_ids: list[int]) -> None:
+    """Mark events processed when nothing is pending; else schedule each one's next due retry."""
+    pending = dict(
+        EventDelivery.objects.filter(event_id__in=event_ids, status=EventDeliveryStatus.PENDING)
+        .order_by()
+        .values("event_id")
+        .annotate(at=Min("next_attempt_at"))
+        .values_list("event_id", "at")
+    )
+    done = [event_id for event_id in event_ids if event_id not in pending]
+    if done:
+        Event.objects.filter(pk__in=done, processed_at__isnull=True).update(processed_at=timezone.now())
+    for event_id, at in pending.items():
+        _schedule(event_id, at)
 
 
 def _schedule(event_id: int, at: dt.datetime) -> None:

@@ -9,11 +9,6 @@ from guanxi.core.models import Event
 from guanxi.webhooks import actions
 
 
-def _subscribed(event: Event) -> bool:
-    """Asked by the worker before it writes a delivery row for this subscriber (one small query)."""
-    return actions.is_subscribed(event.name)
-
-
-@subscribe(ALL, when=_subscribed)
+@subscribe(ALL, when_name=actions.is_subscribed)  # asked once per event name in a batch
 def deliver_to_subscribed_endpoints(event: Event) -> None:
     actions.deliver_event(event)

@@ -31,8 +31,12 @@ EVENT = CoreEvent.DEPARTMENT_CREATED  # an event no app subscribes to: the tests
 def bus(monkeypatch):
     """Subscribers registered by a test are forgotten after it."""
     monkeypatch.setattr(events, "_subscribers", {k: dict(v) for k, v in events._subscribers.items()})
+    monkeypatch.setattr(events, "_conditions", dict(events._conditions))
+    monkeypatch.setattr(events, "_name_conditions", dict(events._name_conditions))
+    monkeypatch.setattr(events, "_batch", set(events._batch))
     # Subscribers to every event that want none of these (outgoing webhooks with no endpoint) stay.
-    unconditional = {k for k in events.subscribers_for(EVENT) if k not in events._conditions}
+    conditional = set(events._conditions) | set(events._name_conditions)
+    unconditional = {k for k in events.subscribers_for(EVENT) if k not in conditional}
     assert not unconditional
 
 
@@ -263,6 +267,69 @@ def test_relay_leaves_processed_and_waiting_events_alone(org, queue, bus):
     assert events.process(event.pk) is False  # a duplicate delivery does nothing
 
 
+# --------------------------------------------------------------------------- batches
+
+
+def test_a_batch_subscriber_gets_the_events_together_and_a_failure_stays_with_its_event(org, queue, bus):
+    """`process_many`: a batch subscriber is called once for a chunk of events (one transaction); when
+    that raises, it is rolled back and each event is handed over alone, so only the bad one fails.
+    `when_name` is asked once per event name and batch."""
+    calls: list[list[int]] = []
+    asked: list[str] = []
+    depts = [Department.objects.create(name=f"批量部门{i}") for i in range(4)]
+    drain(queue)
+
+    def handler(batch):
+        calls.append([event.object_id for event in batch])
+        for event in batch:
+            Tag.objects.create(name=f"batch-{event.pk}")  # rolled back with a failing batch
+            if event.object_id == depts[2].pk:
+                raise RuntimeError("this one is bad")
+
+    events.subscribe(
+        EVENT, name="tests.batch", batch=True, when_name=lambda name: asked.append(name) or True
+    )(handler)
+    with transaction.atomic():
+        emitted = events.emit_many(EVENT, [(d, None) for d in depts])
+    assert len(queue) == 1
+    drain(queue)
+
+    assert asked == [EVENT]  # once for the four events
+    ids = [d.pk for d in depts]
+    assert calls[0] == ids  # all four at once; it raised, so one at a time:
+    assert calls[1:] == [[i] for i in ids]
+    deliveries = {d.event.object_id: d for d in EventDelivery.objects.filter(subscriber="tests.batch")}
+    assert {i: deliveries[i].status for i in ids} == {
+        ids[0]: "done",
+        ids[1]: "done",
+        ids[2]: "pending",
+        ids[3]: "done",
+    }
+    assert "this one is bad" in deliveries[ids[2]].last_error and deliveries[ids[2]].attempts == 1
+    made = set(Tag.objects.filter(name__startswith="batch-").values_list("name", flat=True))
+    assert made == {f"batch-{pk}" for pk in emitted if pk != emitted[2]}
+    processed = dict(Event.objects.filter(pk__in=emitted).values_list("object_id", "processed_at"))
+    assert processed[ids[2]] is None and all(processed[i] for i in ids if i != ids[2])
+
+
+def test_events_processed_in_a_batch_cost_a_few_queries_whatever_their_number(org, queue, bus):
+    """No per-event query in the bus itself: 40 events with a batch subscriber cost what 4 cost."""
+    events.subscribe(EVENT, name="tests.batch-quiet", batch=True)(lambda batch: None)
+    drain(queue)
+
+    def cost(n: int) -> int:
+        depts = [Department.objects.create(name=f"计数{n}-{i}") for i in range(n)]
+        with transaction.atomic():
+            emitted = events.emit_many(EVENT, [(d, None) for d in depts])
+        queue.flush()
+        with CaptureQueriesContext(connection) as queries:
+            assert events.process_many(emitted) == n
+        assert not Event.objects.filter(pk__in=emitted, processed_at__isnull=True).exists()
+        return len(queries.captured_queries)
+
+    assert cost(40) == cost(4)
+
+
 # --------------------------------------------------------------------------- emit_many / record_many
 
 
@@ -279,7 +346,8 @@ def test_emit_many_and_record_many_write_in_bulk_and_enqueue_once(org, queue, bu
             entries = audit.record_many(
                 AuditAction.UPDATE, [(d, {"name": "旧"}, {"name": d.name}) for d in depts], actor=org.admin
             )
-        # one bulk write each: an INSERT (SQLite), or ids reserved in one query, then a COPY (PostgreSQL)
+        # one bulk write each: an INSERT … RETURNING (SQLite; PostgreSQL up to bulk.COPY_FROM_ROWS rows),
+        # or ids reserved in one query, then a COPY (PostgreSQL, more rows)
         writes = [
             q["sql"]
             for q in queries.captured_queries

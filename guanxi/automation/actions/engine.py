@@ -39,6 +39,7 @@ from guanxi.core.context import request_context
 from guanxi.core.converters import as_id
 from guanxi.core.models import Event, User
 from guanxi.customers.inbound import CHANNEL_FOR_KIND
+from guanxi.customization.models import CustomObject
 
 log = logging.getLogger(__name__)
 ERROR_MAX = 4000
@@ -115,7 +116,8 @@ def _perform(rule: Rule, run: RuleRun, obj: Any, catalogue: Catalogue, *, start:
                     variables=templating.context_for(catalogue, obj, rule_name=rule.name))  # fmt: skip
     results = list(run.results or [])
     steps = rule.actions or []
-    with request_context(f"rule:{rule.pk}:{run.pk}", causation_id=event.pk if event else None):
+    with request_context(f"rule:{rule.pk}:{run.pk}", causation_id=event.pk if event else None,
+                         causation_depth=event.depth if event else None):  # fmt: skip
         for index in range(start, len(steps)):
             step = steps[index]
             if step["type"] == "wait":
@@ -333,9 +335,10 @@ def _trigger_matches(rule: Rule, event: Event, changes: dict) -> bool:
     return True
 
 
-def has_rules_for(event: Event) -> bool:
-    """Whether any enabled rule is about this event's object type (asked before a delivery row)."""
-    mapping = EVENT_TRIGGERS.get(event.name)
+def has_rules_for(event_name: str) -> bool:
+    """Whether any enabled rule is about this event's object type (asked once per event name in a
+    batch, before any delivery row is written)."""
+    mapping = EVENT_TRIGGERS.get(event_name)
     return (
         mapping is not None
         and Rule.objects.filter(enabled=True, deleted_at__isnull=True, object_type=mapping[0]).exists()
@@ -343,49 +346,114 @@ def has_rules_for(event: Event) -> bool:
 
 
 def handle_event(event: Event) -> int:
-    """Fire every enabled rule this event triggers (the automation subscriber). Returns firings."""
-    mapping = EVENT_TRIGGERS.get(event.name)
-    if mapping is None or event.object_id is None:
+    """Fire every enabled rule this event triggers. Returns firings."""
+    return handle_events([event])
+
+
+def handle_events(events: list[Event]) -> int:
+    """The automation subscriber: fire every enabled rule each event triggers, in event order.
+
+    One query reads the enabled rules; each rule's conditions are parsed once; the records the
+    events are about are read in one query per object type, with only the annotations the rules'
+    conditions need. After a firing (which may change any record) the records still to be judged
+    are read again, one at a time, so a condition always sees the current record. Each firing is
+    its own savepoint and run row (`fire`), with the event's request context."""
+    mapped = [(event, EVENT_TRIGGERS.get(event.name)) for event in events]
+    mapped = [(event, m) for event, m in mapped if m is not None and event.object_id is not None]
+    if not mapped:
         return 0
-    object_type, trigger_types = mapping
-    rules = [
-        r for r in Rule.objects.filter(enabled=True, deleted_at__isnull=True, object_type=object_type)
-        if r.trigger_type in trigger_types
-    ]  # fmt: skip
-    if not rules:
-        return 0
-    changes = changes_of(event) if event.name.endswith(".updated") else {}
-    catalogue = Catalogue(object_type)
-    obj = None
+    types = {m[0] for _event, m in mapped}
+    all_rules = list(
+        Rule.objects.filter(enabled=True, deleted_at__isnull=True, object_type__in=types).order_by("pk")
+    )
     fired = 0
-    for rule in rules:
-        if not _trigger_matches(rule, event, changes):
-            continue
-        if (event.request_id or "").startswith(f"rule:{rule.pk}:"):
-            _cut(rule, event.object_id, event, "a rule does not trigger itself")
-            continue
-        if event.depth >= max_depth():
-            _cut(rule, event.object_id, event, f"causation depth limit ({max_depth()}) reached")
-            continue
-        if obj is None:
-            qs = (
-                catalogue.queryset()
-                if rule.trigger_type != TriggerType.DELETED
-                else catalogue.model.objects.all()
-            )
-            obj = qs.filter(pk=event.object_id).first()
-            if obj is None:
-                return fired
-        group = cond.parse(rule.conditions, catalogue, allow_changes=True)
-        if not cond.matches(group, obj, catalogue, changes=changes):
-            continue
-        # One inbound delivery may write several events (created, then updated): it fires once.
-        webhook = rule.trigger_type == TriggerType.WEBHOOK and event.request_id
-        occurrence = f"request:{event.request_id}" if webhook else f"event:{event.pk}"
-        if fire(rule, obj, catalogue, occurrence=occurrence, event=event,
-                seen=cond.seen(group, obj, catalogue)) is not None:  # fmt: skip
-            fired += 1
+    for object_type in sorted(types):
+        rules = [r for r in all_rules if r.object_type == object_type]
+        if rules:
+            batch = [(event, m[1]) for event, m in mapped if m[0] == object_type]
+            fired += _handle_type(object_type, rules, batch)
     return fired
+
+
+class _Records:
+    """The records a batch of events is about, read together. A firing may change its record (and,
+    through the record's customer, what a deal's or order's conditions read): the fired record is
+    read again before it is judged next; on other object types every record is, once."""
+
+    def __init__(self, catalogue: Catalogue, refs: list[str], ids: list[int]) -> None:
+        self.catalogue, self.refs = catalogue, refs
+        self.loaded = {o.pk: o for o in catalogue.queryset(refs).filter(pk__in=ids)}
+        self.dirty: set[int] = set()
+        self.all_dirty = False
+        self.fresh: set[int] = set()
+
+    def get(self, pk: int, *, deleted: bool) -> Any | None:
+        if deleted:  # a deleted record: read without the "alive" filter
+            return self.catalogue.model.objects.filter(pk=pk).first()
+        if pk in self.dirty or (self.all_dirty and pk not in self.fresh):
+            self.loaded[pk] = self.catalogue.queryset(self.refs).filter(pk=pk).first()
+            self.dirty.discard(pk)
+            self.fresh.add(pk)
+        return self.loaded.get(pk)
+
+    def fired(self, pk: int) -> None:
+        self.dirty.add(pk)
+        if self.catalogue.object_type != CustomObject.CUSTOMER:
+            self.all_dirty, self.fresh = True, set()
+
+
+def _handle_type(object_type: str, rules: list[Rule], batch: list[tuple[Event, tuple[str, ...]]]) -> int:
+    catalogue = Catalogue(object_type)
+    groups: dict[int, Any] = {}
+    refs: set[str] = set()
+    for rule in rules:
+        try:
+            groups[rule.pk] = cond.parse(rule.conditions, catalogue, allow_changes=True)
+            refs.update(cond.refs(groups[rule.pk]))
+        except Exception:  # noqa: BLE001  (a field deleted since: that rule fails below, visibly)
+            log.warning("rule %s: its conditions no longer parse", rule.pk, exc_info=True)
+    records = _Records(catalogue, sorted(refs), [event.object_id for event, _types in batch])
+    actors: dict[int, User | None] = {}
+    fired = 0
+    for event, trigger_types in batch:
+        changes = changes_of(event) if event.name.endswith(".updated") else {}
+        with request_context(event.request_id or None, causation_id=event.pk, causation_depth=event.depth):
+            for rule in rules:
+                if rule.trigger_type not in trigger_types or not _trigger_matches(rule, event, changes):
+                    continue
+                if (event.request_id or "").startswith(f"rule:{rule.pk}:"):
+                    _cut(rule, event.object_id, event, "a rule does not trigger itself")
+                    continue
+                if event.depth >= max_depth():
+                    _cut(rule, event.object_id, event, f"causation depth limit ({max_depth()}) reached")
+                    continue
+                obj = records.get(event.object_id, deleted=rule.trigger_type == TriggerType.DELETED)
+                if obj is None:
+                    continue
+                group = groups.get(rule.pk)
+                if group is None:  # parse again to raise: the firing is recorded as failed
+                    group = cond.parse(rule.conditions, catalogue, allow_changes=True)
+                if not cond.matches(group, obj, catalogue, changes=changes):
+                    continue
+                # One inbound delivery may write several events (created, then updated): it fires once.
+                webhook = rule.trigger_type == TriggerType.WEBHOOK and event.request_id
+                occurrence = f"request:{event.request_id}" if webhook else f"event:{event.pk}"
+                if rule.pk not in actors:
+                    actors[rule.pk] = _actor_or_none(rule)
+                run = fire(rule, obj, catalogue, occurrence=occurrence, event=event,
+                           seen=cond.seen(group, obj, catalogue), actor=actors[rule.pk])  # fmt: skip
+                if run is not None:
+                    fired += 1
+                    records.fired(obj.pk)
+    return fired
+
+
+def _actor_or_none(rule: Rule) -> User | None:
+    """The rule's actor, loaded once per batch; None lets `fire` load it and record why it cannot."""
+    try:
+        return rule_actor(rule)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 # --------------------------------------------------------------------------- manual runs
