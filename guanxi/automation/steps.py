@@ -200,21 +200,26 @@ register(StepType("create_follow_up", gettext_lazy("Log a follow-up"), _clean_fo
 WRITABLE = {CustomObject.CUSTOMER, CustomObject.DEAL}
 
 
+def settable(catalogue: Catalogue, spec) -> bool:
+    """Whether an "update a field" step may set `spec` (the rule builder offers these fields)."""
+    return (
+        catalogue.object_type in WRITABLE
+        and spec is not None
+        and spec.ref not in catalogue._extras
+        and not spec.multi_valued
+        and not spec.sensitive
+        and (spec.getter is None or spec.is_custom)
+    )
+
+
 def _clean_update(config: dict, object_type: str) -> dict:
     from guanxi.customization.registry.cleaning import clean_value
 
     label = _("Update a field")
     ref = str(config.get("field") or "")
     catalogue = Catalogue(object_type)
-    spec = catalogue.get(ref) if object_type in WRITABLE else None
-    if (
-        spec is None
-        or ref in catalogue._extras
-        or spec.multi_valued
-        or spec.sensitive
-        or spec.getter is not None
-        and not spec.is_custom
-    ):
+    spec = catalogue.get(ref)
+    if not settable(catalogue, spec):
         raise ValidationError(
             _("%(part)s: %(field)s cannot be set by a rule.") % {"part": label, "field": ref[:60] or "—"}
         )
@@ -422,8 +427,18 @@ def _clean_webhook(config: dict, object_type: str) -> dict:
     from guanxi.webhooks.models import WebhookEndpoint
 
     label = _("Call a webhook")
+    url = str(config.get("url") or "").strip()
     endpoint_id = as_id(config.get("endpoint_id"))
-    if endpoint_id is None or not WebhookEndpoint.objects.filter(pk=endpoint_id).exists():
+    if url and config.get("endpoint_id") in (None, ""):  # a new endpoint (rules.save_rule creates it)
+        from guanxi.webhooks.actions import clean_endpoint_input
+
+        try:
+            url = clean_endpoint_input({"url": url}, partial=True)["url"]
+        except ValidationError as exc:
+            raise ValidationError(
+                _("%(part)s: %(error)s") % {"part": f"{label} · URL", "error": " ".join(exc.messages)}
+            ) from None
+    elif endpoint_id is None or not WebhookEndpoint.objects.filter(pk=endpoint_id).exists():
         raise ValidationError(_("%(part)s: choose an outgoing webhook endpoint.") % {"part": label})
     catalogue = Catalogue(object_type)
     fields = config.get("fields") or []
@@ -435,7 +450,8 @@ def _clean_webhook(config: dict, object_type: str) -> dict:
             raise ValidationError(
                 _("%(part)s: unknown field %(field)s.") % {"part": label, "field": str(ref)[:60]}
             )
-    return {"endpoint_id": endpoint_id, "fields": [str(ref) for ref in fields]}
+    target = {"endpoint_id": endpoint_id} if endpoint_id is not None or not url else {"url": url}
+    return {**target, "fields": [str(ref) for ref in fields]}
 
 
 def _perform_webhook(firing: Firing, config: dict) -> dict:

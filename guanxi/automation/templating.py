@@ -83,6 +83,24 @@ def _known(path: list[str], object_type: str) -> bool:
     return len(rest) == 1 and catalogue.get(rest[0]) is not None and not catalogue.get(rest[0]).is_custom
 
 
+def variables(object_type: str) -> list[tuple[str, str]]:
+    """Every variable a template of a rule on `object_type` may use, as (variable, label): the
+    builder's variable picker. Each one passes `check`."""
+    from guanxi.customization.models import CustomObject as Objects
+
+    found = [("rule.name", _("Rule name")), ("today", _("Today"))]
+    roots = [object_type] + ([Objects.CUSTOMER] if object_type != Objects.CUSTOMER else [])
+    for root in roots:
+        catalogue, prefix = Catalogue(root), str(Objects(root).label)
+        found.append((f"{root}.id", f"{prefix} · ID"))
+        for spec in catalogue.fields():
+            if spec.is_custom:
+                found.append((f"{root}.cf.{spec.key}", f"{prefix} · {spec.label}"))
+            elif "." not in spec.ref:
+                found.append((f"{root}.{spec.ref}", f"{prefix} · {spec.label}"))
+    return found
+
+
 def check(text: Any, object_type: str, *, label: str) -> str:
     """Validate one template; returns it. Raises ValidationError naming `label` and the variable."""
     if not isinstance(text, str):

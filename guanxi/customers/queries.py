@@ -25,6 +25,7 @@ from guanxi.customers.models import (
     MergeRecord,
     Tier,
 )
+from guanxi.customization import filter_builder
 from guanxi.customization import registry as customfields
 from guanxi.customization.models import CustomObject, FieldType
 
@@ -315,19 +316,8 @@ def quick_conditions(filters: CustomerFilters) -> list[dict]:
 
 
 def conditions_from_params(params) -> list[dict]:
-    """Filter-builder rows from the query string: parallel `f_field`, `f_op`, `f_value` lists."""
-    fields, ops, values = (params.getlist(n) for n in ("f_field", "f_op", "f_value"))
-    conditions = []
-    for n, ref in enumerate(fields[:MAX_CONDITIONS]):
-        ref = (ref or "").strip()[:80]
-        if not ref:
-            continue
-        condition = {"field": ref, "op": (ops[n] if n < len(ops) else "eq")[:30] or "eq"}
-        value = values[n] if n < len(values) else ""
-        if value != "":
-            condition["value"] = value[:500]
-        conditions.append(condition)
-    return conditions
+    """Filter-builder rows from the query string (the customer list has no groups)."""
+    return [condition for _group, condition in filter_builder.conditions_from_params(params)]
 
 
 def _valid_conditions(registry, conditions: Any, *, user) -> tuple[list[dict], list[str]]:

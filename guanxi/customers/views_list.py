@@ -29,8 +29,9 @@ from guanxi.core.scopes import assignable_users
 from guanxi.customers import actions, exporting, queries
 from guanxi.customers.models import Channel, CustomerKind, LifecycleStage, Tier
 from guanxi.customization import actions as customization
+from guanxi.customization import filter_builder
 from guanxi.customization import registry as customfields
-from guanxi.customization.models import CustomObject, FieldType, ViewVisibility
+from guanxi.customization.models import CustomObject, ViewVisibility
 
 OBJECT = CustomObject.CUSTOMER
 STATE_PARAMS = ("page",)  # dropped from the query string kept in links
@@ -79,47 +80,7 @@ def _sort_links(request, specs, state) -> list[dict]:
 
 def _builder_rows(state, registry) -> list[dict]:
     """The filter builder's rows as typed (a dropped condition stays visible with its error)."""
-    rows = []
-    for condition in state.raw_conditions:
-        spec = registry.get(str(condition.get("field") or ""))
-        value = condition.get("value", "")
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, list):
-            value = ", ".join(str(v) for v in value)
-        rows.append(_row(spec, str(condition.get("op") or "eq"), "" if value is None else str(value)))
-    return rows
-
-
-def _row(spec, op: str, value: str) -> dict:
-    """One filter-builder row: the field, its operators and the widget its value needs."""
-    if spec is None:
-        return {"ref": "", "op": "", "value": "", "ops": [], "widget": "text", "choices": []}
-    ops = [(o, str(customfields.Op(o).label)) for o in spec.ops]
-    if op not in spec.ops:
-        op = spec.ops[0]
-    choices = [(key, customfields._localized(zh, en)) for key, zh, en in spec.choices]
-    widget = "text"
-    if op in customfields.NO_VALUE_OPS:
-        widget = "none"
-    elif op in customfields.DAY_COUNT_OPS:
-        widget = "number"
-    elif op == customfields.Op.IN:
-        widget = "text"
-    elif spec.type == FieldType.BOOLEAN:
-        widget, choices = "select", [("true", _("Yes")), ("false", _("No"))]
-    elif spec.type == FieldType.USER:
-        widget = "select"
-        choices = [
-            (str(u.pk), str(u)) for u in User.objects.filter(is_active=True).order_by("username")[:500]
-        ]
-    elif choices and spec.type in (FieldType.SINGLE_SELECT, FieldType.MULTI_SELECT):
-        widget = "select"
-    elif spec.type in customfields.DATE_TYPES:
-        widget = "date"
-    elif spec.type in customfields.NUMERIC_TYPES:
-        widget = "number"
-    return {"ref": spec.ref, "op": op, "value": value, "ops": ops, "widget": widget, "choices": choices}
+    return [filter_builder.row_for(registry, condition) for condition in state.raw_conditions]
 
 
 def _rows(request, customers, specs, registry) -> list[dict]:
@@ -210,14 +171,7 @@ def _column_choices(state, registry) -> list[dict]:
 def filter_row(request):
     """One filter-builder row for a field and operator (htmx swaps it in when either changes)."""
     require(request.user, Perm.CUSTOMER_VIEW)
-    registry = _registry()
-    spec = registry.get(request.GET.get("f_field", ""))
-    row = _row(spec, request.GET.get("f_op", ""), "")
-    return render(
-        request,
-        "customers/_filter_row.html",
-        {"row": row, "filter_fields": customfields.field_choices_for_filters(registry)},
-    )
+    return filter_builder.row_response(request, _registry(), row_url=reverse("customers:filter_row"))
 
 
 def _back(request, default_query: str = ""):

@@ -71,6 +71,7 @@ def test_rules_crud_versions_preview_dry_run_and_manual_run(org):
         ({"conditions": {"all": [{"field": "tier", "op": "gt", "value": 1}]}}, "conditions", "cannot be filtered with gt"),
         ({"actions": [{"type": "notify", "title": "{{ customer.nmae }}"}]}, "actions", "unknown variable"),
         ({"trigger": {"type": "relative_time", "field": "city", "days": 3}}, "trigger", "choose a date field"),
+        ({"actions": [{"type": "webhook", "url": "ftp://example.com/hook"}]}, "actions", "must start with http"),
         ({"object_type": "spaceship"}, "object_type", "Choose what the rule is about"),
     ],
 )  # fmt: skip

@@ -219,7 +219,7 @@ def clean_rule(data: dict[str, Any], *, current: Rule | None = None) -> dict[str
             "enabled": bool(data.get("enabled", current.enabled if current else False))}  # fmt: skip
 
 
-def _definition(rule: Rule) -> dict[str, Any]:
+def definition(rule: Rule) -> dict[str, Any]:
     return {"name": rule.name, "description": rule.description, "object_type": rule.object_type,
             "trigger": rule.trigger, "conditions": rule.conditions, "actions": rule.actions,
             "enabled": rule.enabled}  # fmt: skip
@@ -237,6 +237,7 @@ def save_rule(data: dict[str, Any], *, actor, rule_id: int | None = None, templa
         if current is None:
             raise NotFound(rule_id)
     cleaned = clean_rule(data, current=current)
+    cleaned["actions"] = _with_endpoints(cleaned["actions"], name=cleaned["name"], actor=actor)
     now = timezone.now()
     if current is None:
         rule = Rule.objects.create(
@@ -244,7 +245,7 @@ def save_rule(data: dict[str, Any], *, actor, rule_id: int | None = None, templa
         )
         before = None
     else:
-        before = _definition(current)
+        before = definition(current)
         if before == cleaned:
             return current
         rule = current
@@ -264,12 +265,33 @@ def save_rule(data: dict[str, Any], *, actor, rule_id: int | None = None, templa
     return rule
 
 
+def _with_endpoints(steps: list[dict], *, name: str, actor) -> list[dict]:
+    """Webhook steps given a URL call an endpoint of their own: the one used only by rules with
+    that URL, or a new one (its signing secret is on the webhooks page)."""
+    from guanxi.webhooks.actions import create_endpoint
+    from guanxi.webhooks.models import WebhookEndpoint
+
+    result = []
+    for step in steps:
+        if step["type"] == "branch":
+            step = {**step, "then": _with_endpoints(step["then"], name=name, actor=actor),
+                    "else": _with_endpoints(step["else"], name=name, actor=actor)}  # fmt: skip
+        elif step["type"] == "webhook" and "url" in step:
+            url = step.pop("url")
+            endpoint = WebhookEndpoint.objects.filter(url=url, event_types=[]).order_by("pk").first()
+            if endpoint is None:
+                endpoint = create_endpoint({"name": name[:100], "url": url}, actor=actor)
+            step = {"type": "webhook", "endpoint_id": endpoint.pk, **step}
+        result.append(step)
+    return result
+
+
 @transaction.atomic
 def set_enabled(rule_id: int, enabled: bool, *, actor) -> Rule:
     rule = Rule.objects.filter(pk=rule_id, deleted_at__isnull=True).first()
     if rule is None:
         raise NotFound(rule_id)
-    return save_rule({**_definition(rule), "enabled": enabled}, actor=actor, rule_id=rule_id)
+    return save_rule({**definition(rule), "enabled": enabled}, actor=actor, rule_id=rule_id)
 
 
 @transaction.atomic
