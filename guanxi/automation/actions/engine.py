@@ -279,6 +279,11 @@ EVENT_TRIGGERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "deal.stage_changed": ("deal", (TriggerType.STAGE_CHANGED,)),
     "order.created": ("order", (TriggerType.CREATED,)),
     "follow_up.logged": ("follow_up", (TriggerType.CREATED,)),
+    "task.created": ("task", (TriggerType.CREATED,)),
+    # Edits, completing and cancelling all carry the audited before/after (status open -> done).
+    "task.updated": ("task", (TriggerType.UPDATED, TriggerType.FIELD_CHANGED)),
+    "task.completed": ("task", (TriggerType.UPDATED, TriggerType.FIELD_CHANGED)),
+    "task.cancelled": ("task", (TriggerType.UPDATED, TriggerType.FIELD_CHANGED)),
 }
 INBOUND_CHANNELS = frozenset(CHANNEL_FOR_KIND.values())
 SNAPSHOT_REFS = {
@@ -354,7 +359,7 @@ def handle_event(event: Event) -> int:
     ]  # fmt: skip
     if not rules:
         return 0
-    changes = changes_of(event) if event.name.endswith(".updated") else {}
+    changes = changes_of(event) if TriggerType.UPDATED in trigger_types else {}
     catalogue = Catalogue(object_type)
     obj = None
     fired = 0
