@@ -1,7 +1,7 @@
 """What a rule can read about a record: the field registry's fields plus related and computed ones.
 
 `Catalogue(object_type)` is the registry's `Registry` (built-in and custom fields) extended with
-fields a rule needs that a list view does not: the owner's department, a deal's customer's tier,
+fields a rule needs that a list view does not: the owner's department, a deal's or a task's customer's tier,
 the customer's last order date and amount. Each extra field is an ordinary `FieldSpec` whose `path`
 is an ORM path or an annotation added by `queryset()`, so conditions on it are SQL for sweeps and
 previews, and `load()` reads the same annotation for the Python evaluator: one definition, both
@@ -22,10 +22,19 @@ from guanxi.customization.models import CustomObject, FieldType
 from guanxi.customization.registry import FieldSpec, Registry, enum_choices, object_spec
 from guanxi.customization.registry.operators import Op
 from guanxi.customization.registry.spec import _builtin_q
+from guanxi.engagement.fields import TASK
 from guanxi.sales.models import Order, OrderStatus
 
-# Object types a rule may be about (those the field registry knows).
-OBJECT_TYPES = (CustomObject.CUSTOMER, CustomObject.DEAL, CustomObject.ORDER, CustomObject.FOLLOW_UP)
+# Object types a rule may be about (those the field registry knows; a task has built-in fields only).
+OBJECT_TYPES = (CustomObject.CUSTOMER, CustomObject.DEAL, CustomObject.ORDER, CustomObject.FOLLOW_UP, TASK)
+
+
+def object_label(object_type: str) -> str:
+    """What users call the object type (custom-field objects by their choice label, others by their
+    model's verbose name)."""
+    if object_type in CustomObject.values:
+        return str(CustomObject(object_type).label)
+    return str(object_spec(object_type).model._meta.verbose_name)
 
 
 def _departments() -> list[tuple[str, str, str]]:
@@ -93,10 +102,17 @@ ORDER_EXTRAS = {
     ),
 }  # fmt: skip
 
+TASK_EXTRAS = {
+    "customer.tier": DEAL_EXTRAS["customer.tier"],
+    "customer.owner": ORDER_EXTRAS["customer.owner"],
+    "owner.department": DEAL_EXTRAS["owner.department"],
+}
+
 EXTRAS: dict[str, dict[str, Extra]] = {
     CustomObject.CUSTOMER: CUSTOMER_EXTRAS,
     CustomObject.DEAL: DEAL_EXTRAS,
     CustomObject.ORDER: ORDER_EXTRAS,
+    TASK: TASK_EXTRAS,
 }
 
 

@@ -12,7 +12,7 @@ from guanxi.customization.schemas import Input
 
 class RuleIn(Input):
     name: str
-    object_type: str = Field(..., description="customer, deal, order or follow_up")
+    object_type: str = Field(..., description="customer, deal, order, follow_up or task")
     description: str = ""
     enabled: bool = False
     trigger: dict[str, Any] = Field(

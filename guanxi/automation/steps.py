@@ -23,6 +23,9 @@ from guanxi.automation.fields import Catalogue
 from guanxi.core.converters import as_id
 from guanxi.core.models import Role, User
 from guanxi.customization.models import CustomObject
+from guanxi.customization.registry import registered_objects
+from guanxi.engagement.actions.follow_ups import TASK_EDITABLE, update_task
+from guanxi.engagement.fields import TASK
 
 
 @dataclass
@@ -197,14 +200,23 @@ register(StepType("create_follow_up", gettext_lazy("Log a follow-up"), _clean_fo
 
 # --------------------------------------------------------------------------- update a field
 
-WRITABLE = {CustomObject.CUSTOMER, CustomObject.DEAL}
+# Object types whose fields a rule may set: any field the generic rules below allow (None), or only
+# the listed ones (a task: what `update_task` edits, its owner by `assign_owner`; its status changes
+# by completing or cancelling).
+WRITABLE: dict[str, frozenset[str] | None] = {
+    CustomObject.CUSTOMER: None,
+    CustomObject.DEAL: None,
+    TASK: frozenset(TASK_EDITABLE) - {"owner_id"},
+}
 
 
 def settable(catalogue: Catalogue, spec) -> bool:
     """Whether an "update a field" step may set `spec` (the rule builder offers these fields)."""
+    only = WRITABLE.get(catalogue.object_type)
     return (
         catalogue.object_type in WRITABLE
         and spec is not None
+        and (only is None or spec.ref in only)
         and spec.ref not in catalogue._extras
         and not spec.multi_valued
         and not spec.sensitive
@@ -239,6 +251,8 @@ def _perform_update(firing: Firing, config: dict) -> dict:
         from guanxi.customers.actions import update_customer
 
         update_customer(firing.obj.pk, data, actor=firing.actor)
+    elif firing.catalogue.object_type == TASK:
+        update_task(firing.obj.pk, data, actor=firing.actor)
     else:
         from guanxi.sales.actions import update_deal
 
@@ -287,6 +301,13 @@ register(StepType("remove_tag", gettext_lazy("Remove a tag"), _clean_tag, _perfo
 def _clean_assign(config: dict, object_type: str) -> dict:
     label = _("Assign the owner")
     if config.get("strategy") == "assignment_rules":
+        if object_type == TASK:
+            raise ValidationError(
+                _(
+                    "%(part)s: the lead assignment rules assign customers; choose the user to give the task to."
+                )
+                % {"part": label}
+            )
         return {"strategy": "assignment_rules"}
     user_id = as_id(config.get("user_id"))
     if user_id is None or not User.objects.filter(pk=user_id, is_active=True).exists():
@@ -295,6 +316,13 @@ def _clean_assign(config: dict, object_type: str) -> dict:
 
 
 def _perform_assign(firing: Firing, config: dict) -> dict:
+    """A task goes to the user; on other records the customer is assigned or transferred (skipped
+    when the record has none, as every customer step)."""
+    if firing.catalogue.object_type == TASK:
+        update_task(firing.obj.pk, {"owner_id": config["user_id"]}, actor=firing.actor)
+        return {"owner": config["user_id"]}
+    if firing.customer is None:
+        return {"skipped": "no customer"}
     if config.get("strategy") == "assignment_rules":
         from guanxi.engagement.actions.assignment import assign_lead
 
@@ -310,11 +338,13 @@ def _describe_assign(firing: Firing, config: dict) -> str:
     if config.get("strategy") == "assignment_rules":
         return _("Assign an owner by the lead assignment rules.")
     user = User.objects.filter(pk=config["user_id"]).first()
+    if firing.catalogue.object_type == TASK:
+        return _("Give the task to %(who)s.") % {"who": _names([user] if user else [])}
     return _("Transfer the customer to %(who)s.") % {"who": _names([user] if user else [])}
 
 
 register(StepType("assign_owner", gettext_lazy("Assign or transfer the owner"), _clean_assign, _perform_assign,
-                  _describe_assign, changes_record=True))  # fmt: skip
+                  _describe_assign, needs_customer=False, changes_record=True))  # fmt: skip
 
 
 def _perform_pool(firing: Firing, config: dict) -> dict:
@@ -479,6 +509,11 @@ register(StepType("webhook", gettext_lazy("Call an outgoing webhook"), _clean_we
 def _clean_approval(config: dict, object_type: str) -> dict:
     from guanxi.approvals.models import ApprovalFlow
 
+    if object_type not in registered_objects():  # approvals know the objects with custom fields
+        raise ValidationError(
+            _("%(part)s: records of this kind cannot be sent for approval.")
+            % {"part": _("Request an approval")}
+        )
     value = config.get("flow_id")
     if value in (None, ""):
         return {"flow_id": None}

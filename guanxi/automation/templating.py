@@ -6,8 +6,9 @@ reaches a customer's inbox. Values are the registry's presented text (a sensitiv
 mask: a template is read by people who may not reveal it).
 
 Variables: `record` (the rule's object) and the same under its type's name (`customer`, `deal`,
-`order`, `follow_up`), with every field ref (`record.tier`, `record.owner`) and custom fields
-under `cf` (`record.cf.<key>`); for objects that belong to a customer, `customer.*` as well;
+`order`, `follow_up`, `task`), with every field ref (`record.tier`, `record.owner`) and custom fields
+under `cf` (`record.cf.<key>`); for objects that belong to a customer (a deal, an order, a follow-up,
+a task), `customer.*` as well (`{{ customer.name }}`, empty when a task has no customer);
 `rule.name`; `today`.
 """
 
@@ -22,7 +23,7 @@ from django.template.base import VariableNode
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from guanxi.automation.fields import Catalogue
+from guanxi.automation.fields import Catalogue, object_label
 from guanxi.customization.models import CustomObject
 
 ENGINE = Engine(autoescape=False, debug=False, builtins=["django.template.defaultfilters"])
@@ -46,6 +47,10 @@ class FieldValues(Mapping):
         spec = self._spec(key)
         if spec is None:
             raise KeyError(key)
+        if spec.getter is not None and not spec.is_custom:
+            # A built-in field read for display (an owner's or a customer's name, not their id), as
+            # the list shows it.
+            return spec.present(spec.value_of(self.obj), user=None, obj=self.obj)
         value = self.catalogue.value(spec, self.obj)
         names = self.catalogue.registry.names_for([self.obj], [spec], user=None)
         return spec.present(value, user=None, obj=self.obj, names=names)
@@ -91,7 +96,7 @@ def variables(object_type: str) -> list[tuple[str, str]]:
     found = [("rule.name", _("Rule name")), ("today", _("Today"))]
     roots = [object_type] + ([Objects.CUSTOMER] if object_type != Objects.CUSTOMER else [])
     for root in roots:
-        catalogue, prefix = Catalogue(root), str(Objects(root).label)
+        catalogue, prefix = Catalogue(root), object_label(root)
         found.append((f"{root}.id", f"{prefix} · ID"))
         for spec in catalogue.fields():
             if spec.is_custom:

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from guanxi.automation import builder
 from guanxi.automation.actions import engine, rules
-from guanxi.automation.fields import OBJECT_TYPES
+from guanxi.automation.fields import OBJECT_TYPES, object_label
 from guanxi.automation.models import Rule, RuleRun, RunStatus
 from guanxi.automation.queries import live_rule, stats_for
 from guanxi.automation.templates import TEMPLATES
@@ -154,7 +154,7 @@ def _builder_page(request, rule: Rule | None):
     return render(request, "automation/rule_form.html", {
         "rule": rule, "form": state, "options": options, "errors": errors,
         "other_errors": [m for part, found in errors.items() if part not in builder.PARTS for m in found],
-        "object_types": [(t, CustomObject(t).label) for t in OBJECT_TYPES],
+        "object_types": [(t, object_label(t)) for t in OBJECT_TYPES],
         "row_url": _row_url(state["object_type"]),
     }, status=422 if errors else 200)  # fmt: skip
 

@@ -9,6 +9,8 @@ from guanxi.core.events import declare
 class EngagementEvent(models.TextChoices):
     FOLLOW_UP_LOGGED = "follow_up.logged"
     TASK_CREATED = "task.created"
+    # Title, description, due time, priority or owner edited; before/after as audited.
+    TASK_UPDATED = "task.updated"
     TASK_COMPLETED = "task.completed"
     TASK_CANCELLED = "task.cancelled"
     CADENCE_STARTED = "cadence.started"
@@ -38,8 +40,10 @@ class AssignmentEvent(models.TextChoices):
 
 declare(EngagementEvent.FOLLOW_UP_LOGGED, "customer_id")
 declare(EngagementEvent.TASK_CREATED, "owner_id")
-declare(EngagementEvent.TASK_COMPLETED, "owner_id")
-declare(EngagementEvent.TASK_CANCELLED, "owner_id")
+declare(EngagementEvent.TASK_UPDATED, "owner_id", "changed", "before", "after")
+# Completing and cancelling carry the status change as audited (automation's "status changed to done").
+declare(EngagementEvent.TASK_COMPLETED, "owner_id", "before", "after")
+declare(EngagementEvent.TASK_CANCELLED, "owner_id", "before", "after")
 declare(EngagementEvent.CADENCE_STARTED, "customer_id")
 declare(EngagementEvent.CADENCE_ENDED, "reason")
 declare(EngagementEvent.TASKS_OVERDUE, "owner_id", "count", "at")

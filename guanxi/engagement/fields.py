@@ -1,11 +1,27 @@
-"""Follow-up fields in the field registry (`guanxi.customization.registry`)."""
+"""Follow-up and task fields in the field registry (`guanxi.customization.registry`).
+
+Follow-ups are a `CustomObject` (custom fields, layouts, saved views). Tasks are registered with
+their built-in fields only (the Task model has no `custom_fields` column), under the object type
+`TASK`, so that automation rules can be about them; the customisation pages do not offer them.
+"""
 
 from __future__ import annotations
 
 from guanxi.customization.actions import picklist_choices, picklist_labels, register_picklist_column
 from guanxi.customization.models import CustomObject, FieldType, Picklist, PicklistValue
 from guanxi.customization.registry import FieldSpec, ObjectSpec, enum_choices, register_object
-from guanxi.engagement.models import FollowUp, FollowUpKind, FollowUpOutcome
+from guanxi.engagement.models import (
+    FollowUp,
+    FollowUpKind,
+    FollowUpOutcome,
+    Task,
+    TaskPriority,
+    TaskSource,
+    TaskStatus,
+)
+
+# The object type of tasks in the field registry (not a `CustomObject`: no custom fields).
+TASK = "task"
 
 # The admin-editable picklist of follow-up types (seeded by migration engagement 0004 and by
 # `guanxi up`); without it the built-in FollowUpKind values apply.
@@ -54,6 +70,28 @@ def builtin_fields() -> list[FieldSpec]:
     ]  # fmt: skip
 
 
+def _user_name(user) -> str:
+    return (user.display_name or user.username) if user is not None else ""
+
+
+def task_fields() -> list[FieldSpec]:
+    return [
+        FieldSpec("title", FieldType.TEXT, "标题", "Title", required=True),
+        FieldSpec("description", FieldType.LONG_TEXT, "说明", "Description", sortable=False),
+        FieldSpec("owner", FieldType.USER, "负责人", "Responsible", path="owner_id",
+                  getter=lambda t: _user_name(t.owner)),
+        FieldSpec("customer", FieldType.LINKED_RECORD, "客户", "Customer", path="customer_id",
+                  getter=lambda t: t.customer.name if t.customer_id else ""),
+        FieldSpec("due_at", FieldType.DATETIME, "截止时间", "Due"),
+        FieldSpec("priority", FieldType.SINGLE_SELECT, "优先级", "Priority", numeric_keys=True,
+                  choices=[(str(key), zh, en) for key, zh, en in enum_choices(TaskPriority)]),
+        FieldSpec("status", FieldType.SINGLE_SELECT, "状态", "Status", choices=enum_choices(TaskStatus)),
+        FieldSpec("source", FieldType.SINGLE_SELECT, "来源", "Source", choices=enum_choices(TaskSource)),
+        FieldSpec("created_at", FieldType.DATETIME, "创建时间", "Created"),
+        FieldSpec("completed_at", FieldType.DATETIME, "完成时间", "Completed"),
+    ]  # fmt: skip
+
+
 def register() -> None:
     register_picklist_column(FOLLOW_UP_TYPES, FollowUp, "kind")
     register_object(
@@ -71,3 +109,4 @@ def register() -> None:
             required_refs=("kind", "content"),
         )
     )
+    register_object(ObjectSpec(object_type=TASK, model=Task, builtin=task_fields))

@@ -17,6 +17,7 @@ from guanxi.customers.models import Customer
 from guanxi.customization import actions as customization
 from guanxi.customization.models import FieldType
 from guanxi.customization.registry.operators import NO_VALUE_OPS, Op
+from guanxi.engagement.models import Task
 from guanxi.sales.models import Order, OrderStatus
 from tests.factories import make_customer
 
@@ -77,6 +78,8 @@ def _values(spec, op, org) -> list:
         return [True, False]
     if spec.type == FieldType.USER:
         return [org.rep_e1.pk, [org.rep_e1.pk, org.manager_e.pk]] if op == Op.IN else [org.rep_e1.pk]
+    if spec.type == FieldType.LINKED_RECORD:
+        return [org.customers["c_e1"].pk, org.customers["c_s1"].pk]
     if spec.choices:
         keys = [key for key, _zh, _en in spec.choices][:3]
         return [keys] if op == Op.IN else keys
@@ -85,14 +88,13 @@ def _values(spec, op, org) -> list:
     return ["上海", "tea", "Tea lover", "张"]
 
 
-def test_sql_and_python_agree_on_every_operator_of_every_field(people):
-    catalogue = Catalogue("customer")
+def _agree_on_every_operator(catalogue: Catalogue, org) -> None:
     checked = set()
     for spec in catalogue.fields():
         if not spec.filterable:
             continue
         for op in spec.ops:
-            for value in _values(spec, op, people):
+            for value in _values(spec, op, org):
                 document = {
                     "all": [{"field": spec.ref, "op": op, **({} if value is None else {"value": value})}]
                 }
@@ -107,6 +109,36 @@ def test_sql_and_python_agree_on_every_operator_of_every_field(people):
                 checked.add((spec.type, op))
     every = {(spec.type, op) for spec in catalogue.fields() if spec.filterable for op in spec.ops}
     assert every <= checked, sorted(every - checked)
+
+
+def test_sql_and_python_agree_on_every_operator_of_every_field(people):
+    _agree_on_every_operator(Catalogue("customer"), people)
+
+
+def test_sql_and_python_agree_on_every_operator_of_every_task_field(org):
+    """Tasks: built-in fields only (an integer priority among them) plus their customer's tier and
+    owner and the owner's department; tasks with and without a customer."""
+    now = timezone.now()
+    Customer.objects.filter(pk=org.customers["c_e1"].pk).update(tier="A")
+    rows = [
+        dict(title="签合同 Tea", description="带上报价", owner=org.rep_e1, customer=org.customers["c_e1"],
+             due_at=now - dt.timedelta(days=1), priority=3, status="open", source="manual",
+             created_at=now - dt.timedelta(days=3), completed_at=None),
+        dict(title="回访", description="", owner=org.rep_e2, customer=None, due_at=now + dt.timedelta(days=2),
+             priority=1, status="done", source="cadence", created_at=now - dt.timedelta(days=40),
+             completed_at=now - dt.timedelta(hours=5)),
+        dict(title="上海拜访", description="tea", owner=org.manager_e, customer=org.customers["c_s1"],
+             due_at=timezone.localtime(now).replace(hour=12), priority=4, status="cancelled", source="rule",
+             created_at=now, completed_at=None),
+        dict(title="张总", description="", owner=org.admin, customer=org.customers["c_pool"],
+             due_at=now - dt.timedelta(days=400), priority=2, status="open", source="follow_up",
+             created_at=now - dt.timedelta(days=400), completed_at=None),
+    ]  # fmt: skip
+    for row in rows:
+        created_at = row.pop("created_at")
+        task = Task.objects.create(**row)
+        Task.objects.filter(pk=task.pk).update(created_at=created_at)
+    _agree_on_every_operator(Catalogue("task"), org)
 
 
 def test_groups_nest_two_levels_and_agree(people):

@@ -281,6 +281,11 @@ EVENT_TRIGGERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "deal.stage_changed": ("deal", (TriggerType.STAGE_CHANGED,)),
     "order.created": ("order", (TriggerType.CREATED,)),
     "follow_up.logged": ("follow_up", (TriggerType.CREATED,)),
+    "task.created": ("task", (TriggerType.CREATED,)),
+    # Edits, completing and cancelling all carry the audited before/after (status open -> done).
+    "task.updated": ("task", (TriggerType.UPDATED, TriggerType.FIELD_CHANGED)),
+    "task.completed": ("task", (TriggerType.UPDATED, TriggerType.FIELD_CHANGED)),
+    "task.cancelled": ("task", (TriggerType.UPDATED, TriggerType.FIELD_CHANGED)),
 }
 INBOUND_CHANNELS = frozenset(CHANNEL_FOR_KIND.values())
 SNAPSHOT_REFS = {
@@ -416,7 +421,7 @@ def _handle_type(object_type: str, rules: list[Rule], batch: list[tuple[Event, t
     actors: dict[int, User | None] = {}
     fired = 0
     for event, trigger_types in batch:
-        changes = changes_of(event) if event.name.endswith(".updated") else {}
+        changes = changes_of(event) if TriggerType.UPDATED in trigger_types else {}
         with request_context(event.request_id or None, causation_id=event.pk, causation_depth=event.depth):
             for rule in rules:
                 if rule.trigger_type not in trigger_types or not _trigger_matches(rule, event, changes):

@@ -28,6 +28,7 @@ from guanxi.core.permissions import Perm
 from guanxi.customization.models import CustomObject, FieldType
 from guanxi.customization.registry.cleaning import clean_filter_value
 from guanxi.customization.registry.operators import DATE_TYPES, Op
+from guanxi.engagement.fields import TASK
 
 MAX_STEPS = 20
 MAX_BRANCH_DEPTH = 2
@@ -41,6 +42,8 @@ TRIGGERS_BY_OBJECT = {
                         TriggerType.RELATIVE_TIME, TriggerType.SCHEDULE, TriggerType.MANUAL],
     CustomObject.ORDER: [TriggerType.CREATED, TriggerType.RELATIVE_TIME, TriggerType.SCHEDULE, TriggerType.MANUAL],
     CustomObject.FOLLOW_UP: [TriggerType.CREATED, TriggerType.MANUAL],
+    TASK: [TriggerType.CREATED, TriggerType.UPDATED, TriggerType.FIELD_CHANGED, TriggerType.RELATIVE_TIME,
+           TriggerType.SCHEDULE, TriggerType.MANUAL],
 }  # fmt: skip
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 

@@ -18,7 +18,13 @@ from guanxi.customization.models import CustomField, FieldType
 from guanxi.customization.registry.cleaning import clean_filter_value, clean_value
 from guanxi.customization.registry.definitions import _choices_for, _sensitive_types_of, custom_spec
 from guanxi.customization.registry.operators import ID_TYPES, LIVE_STATUSES, PREFIX, Op
-from guanxi.customization.registry.spec import _OBJECTS, FieldSpec, _custom_q, _localized
+from guanxi.customization.registry.spec import (
+    _OBJECTS,
+    FieldSpec,
+    _custom_q,
+    _localized,
+    carries_custom_fields,
+)
 
 
 class Registry:
@@ -29,10 +35,15 @@ class Registry:
         self.object = _OBJECTS.get(object_type)
         # One query for every definition: the live ones describe the fields; all of them (deleted
         # fields' values may still sit in stored maps and old audit entries) say which are sensitive.
-        every = list(
-            CustomField.objects.filter(object_type=object_type)
-            .select_related("picklist")
-            .order_by("position", "id")
+        # An object outside `CustomObject` (a task) has built-in fields only: no query.
+        every = (
+            list(
+                CustomField.objects.filter(object_type=object_type)
+                .select_related("picklist")
+                .order_by("position", "id")
+            )
+            if carries_custom_fields(object_type)
+            else []
         )
         self.definitions = [d for d in every if d.status in LIVE_STATUSES]
         self._sensitive_types = _sensitive_types_of(every)

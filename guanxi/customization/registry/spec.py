@@ -78,6 +78,9 @@ class FieldSpec:
     # The permission that reveals the value ("" = not sensitive): others see it masked everywhere
     # (`present`), may not filter or sort on it, and audit/events store it protected.
     sensitive: str = ""
+    # A select stored in an integer column (an IntegerChoices field such as a task's priority): its
+    # keys are the numbers as text, and "is empty" never compares the column with "".
+    numeric_keys: bool = False
 
     def __post_init__(self) -> None:
         if self.choices and not self.all_choices:
@@ -191,7 +194,13 @@ class FieldSpec:
 
 @dataclass
 class ObjectSpec:
-    """An object type that carries fields: its model, base queryset and built-in fields."""
+    """An object type that carries fields: its model, base queryset and built-in fields.
+
+    Objects of a `CustomObject` type also carry custom fields (a `custom_fields` JSON column), form
+    layouts and saved views. An app may register an object outside `CustomObject` (engagement's
+    "task"): it has built-in fields only, so that automation rules can be about it, and
+    `registered_objects()` (what the customisation pages, layouts, saved views and approvals offer)
+    leaves it out."""
 
     object_type: str
     model: type[models.Model]
@@ -219,7 +228,12 @@ def object_spec(object_type: str) -> ObjectSpec:
 
 
 def registered_objects() -> list[str]:
+    """The registered objects that carry custom fields, layouts and saved views (`CustomObject`)."""
     return [o for o in CustomObject.values if o in _OBJECTS]
+
+
+def carries_custom_fields(object_type: str) -> bool:
+    return object_type in CustomObject.values
 
 
 # --------------------------------------------------------------------------- filters
@@ -286,7 +300,9 @@ def _builtin_q(spec: FieldSpec, op: str, value: Any) -> Q:
         q = Q(**{f"{path}__isnull": True})
         # A select stored as a foreign key (a deal's pipeline_id, stage_id) is never "": comparing the
         # id column with "" raised ValueError (a 500 on filters=[{"field": "pipeline", "op": "empty"}]).
-        stored_as_text = spec.type in TEXT_TYPES or (spec.choices and not path.endswith("_id"))
+        stored_as_text = spec.type in TEXT_TYPES or (
+            spec.choices and not path.endswith("_id") and not spec.numeric_keys
+        )
         return q | Q(**{path: ""}) if stored_as_text else q
     if op == Op.NOT_EMPTY:
         return ~_builtin_q(spec, Op.EMPTY, None)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import audit
+from guanxi.core.converters import as_id, as_int
 from guanxi.core.events import emit
 from guanxi.core.exceptions import NotFound, require
 from guanxi.core.models import AuditAction, User
@@ -169,6 +170,62 @@ def _task_for_write(task_id: int, *, actor) -> Task:
     return task
 
 
+# What `update_task` may change; the status changes through `complete_task` and `cancel_task`.
+TASK_EDITABLE = ("title", "description", "due_at", "priority", "owner_id")
+
+
+def _task_state(task: Task) -> dict[str, Any]:
+    return {"title": task.title, "description": task.description, "due_at": task.due_at,
+            "priority": task.priority, "owner": task.owner_id}  # fmt: skip
+
+
+@transaction.atomic
+def update_task(task_id: int, data: dict[str, Any], *, actor) -> Task:
+    """Edit a task (only the keys given): title, description, due time, priority, or the responsible
+    user (`owner_id`, one the actor may hand work to). A new due time starts the overdue reminders
+    over. Nothing changed: no audit entry, no event."""
+    task = _task_for_write(task_id, actor=actor)
+    errors: dict[str, list[str]] = {}
+    for key in sorted(set(data) - set(TASK_EDITABLE)):
+        errors.setdefault(key, []).append(_("This field cannot be changed here."))
+    before = _task_state(task)
+    if "title" in data:
+        task.title = read_text(data["title"], "title", 200, errors, required=True)
+    if "description" in data:
+        task.description = read_text(data["description"], "description", 5000, errors)
+    if "due_at" in data:
+        due_at = read_datetime(data["due_at"], "due_at", errors)
+        if due_at is None and "due_at" not in errors:
+            errors["due_at"] = [_("This field is required.")]
+        task.due_at = due_at or task.due_at
+    if "priority" in data:
+        priority = as_int(data["priority"])
+        if priority not in TaskPriority.values:
+            errors.setdefault("priority", []).append(_("Select a valid choice."))
+        else:
+            task.priority = priority
+    if "owner_id" in data:
+        owner_id = as_id(data["owner_id"])
+        owner = assignable_users(actor).filter(pk=owner_id).first() if owner_id else None
+        if owner is None:
+            errors.setdefault("owner_id", []).append(_("Select a user within your data scope."))
+        else:
+            task.owner = owner
+    if errors:
+        raise ValidationError(errors)
+    changed_before, changed_after = audit.diff(before, _task_state(task))
+    if not changed_after:
+        return task
+    if "due_at" in changed_after:
+        task.overdue_notified_at = task.escalated_at = task.escalated_to = None
+    task.save()
+    audit.record(AuditAction.UPDATE, task, actor=actor, before=changed_before, after=changed_after)
+    emit(EngagementEvent.TASK_UPDATED, task, actor=actor,
+         payload={"owner_id": task.owner_id, "changed": sorted(changed_after), "before": changed_before,
+                  "after": changed_after})  # fmt: skip
+    return task
+
+
 @transaction.atomic
 def complete_task(task_id: int, *, actor, now: dt.datetime | None = None) -> Task:
     """Mark a task done (its owner, or anyone whose data scope covers the owner). Advances its cadence."""
@@ -182,8 +239,10 @@ def complete_task(task_id: int, *, actor, now: dt.datetime | None = None) -> Tas
     task.completed_at = now
     task.completed_by = actor if isinstance(actor, User) else None
     task.save(update_fields=["status", "completed_at", "completed_by"])
-    audit.record(AuditAction.UPDATE, task, actor=actor, before={"status": "open"}, after={"status": "done"})
-    emit(EngagementEvent.TASK_COMPLETED, task, actor=actor, payload={"owner_id": task.owner_id})
+    before, after = {"status": "open", "completed_at": None}, {"status": "done", "completed_at": now}
+    audit.record(AuditAction.UPDATE, task, actor=actor, before=before, after=after)
+    emit(EngagementEvent.TASK_COMPLETED, task, actor=actor,
+         payload={"owner_id": task.owner_id, "before": before, "after": after})  # fmt: skip
     if task.enrollment_id:
         enrollment = CadenceEnrollment.objects.select_for_update().get(pk=task.enrollment_id)
         if enrollment.status == EnrollmentStatus.ACTIVE:
@@ -203,10 +262,10 @@ def cancel_task(task_id: int, *, actor, now: dt.datetime | None = None) -> Task:
         raise ValidationError({"status": [_("Only open tasks can be cancelled.")]})
     task.status = TaskStatus.CANCELLED
     task.save(update_fields=["status"])
-    audit.record(
-        AuditAction.UPDATE, task, actor=actor, before={"status": "open"}, after={"status": "cancelled"}
-    )
-    emit(EngagementEvent.TASK_CANCELLED, task, actor=actor, payload={"owner_id": task.owner_id})
+    before, after = {"status": "open"}, {"status": "cancelled"}
+    audit.record(AuditAction.UPDATE, task, actor=actor, before=before, after=after)
+    emit(EngagementEvent.TASK_CANCELLED, task, actor=actor,
+         payload={"owner_id": task.owner_id, "before": before, "after": after})  # fmt: skip
     if task.enrollment_id:
         enrollment = CadenceEnrollment.objects.select_for_update().get(pk=task.enrollment_id)
         if enrollment.status == EnrollmentStatus.ACTIVE:
