@@ -23,8 +23,10 @@ Timed:
 - ``all_firing_events_per_s``: --firing-events more events that each fire 2 rules (a firing is a run
   row, the step through the normal action with its audit entry and event): what firing costs.
 - ``sweep_seconds``: ``automation.actions.sweeps.sweep_rule`` of the relative-time rule over every
-  customer: the finding query (one per id range) and the firings it leads to (``sweep_fired``).
-  ``sweep_find_seconds`` is the finding part alone.
+  customer: the finding query (one per id range) and the claims, one QUEUED run-log row per due
+  customer (``sweep_claimed``), handed to the worker. ``sweep_find_seconds`` is the finding query
+  alone. ``sweep_perform_seconds``: the worker's part, performing every claim (the rule's actions,
+  each in its own transaction with its run row), here in this one thread.
 - ``sweep_floor_seconds``: a bare ``SELECT count(*)`` with the same WHERE clause, in the same run.
 The last line on stdout is one JSON object.
 """
@@ -227,19 +229,31 @@ def main(argv: list[str] | None = None) -> dict:
         stats = sweeps.sweep_rule(sweep_rule, now)
         sweep_seconds = round(time.perf_counter() - t0, 2)
         say(f"sweep: {stats} in {sweep_seconds} s")
+        from guanxi.automation.actions import engine
+        from guanxi.automation.models import RunStatus
+
+        claims = list(
+            RuleRun.objects.filter(rule=sweep_rule, status=RunStatus.QUEUED).values_list("pk", flat=True)
+        )
+        t0 = time.perf_counter()
+        performed = engine.perform_queued(claims)
+        perform_seconds = round(time.perf_counter() - t0, 2)
+        say(f"performing the {len(claims):,} claims (the worker's part, here in one thread): {performed:,} "
+            f"in {perform_seconds} s")  # fmt: skip
         t0 = time.perf_counter()
         again = sweeps.sweep_rule(sweep_rule, now)
         again_seconds = round(time.perf_counter() - t0, 2)
-        say(f"second sweep at the same now (must fire nothing): {again} in {again_seconds} s")
+        say(f"second sweep at the same now (must claim nothing): {again} in {again_seconds} s")
         summary.update({
             "customers": args.customers, "rules": len(enabled), "events": len(event_ids),
             "events_per_s": events_per_s, "events_target_per_s": 2000, "events_firings": mixed_firings,
             "events_mix": {"tier_to_a": len(tier_ids), "industry": len(industry_ids), "other": len(other_ids)},
             "all_firing_events": len(firing_ids), "all_firing_events_per_s": all_firing_per_s,
             "all_firing_firings": all_firings,
-            "sweep_seconds": sweep_seconds, "sweep_target_seconds": 10, "sweep_fired": stats["fired"],
+            "sweep_seconds": sweep_seconds, "sweep_target_seconds": 10, "sweep_claimed": stats["due"],
+            "sweep_perform_seconds": perform_seconds, "sweep_performed": performed,
             "sweep_find_seconds": find_seconds, "sweep_floor_seconds": floor_seconds, "sweep_due": floor_count,
-            "second_sweep_seconds": again_seconds, "second_sweep_fired": again["fired"],
+            "second_sweep_seconds": again_seconds, "second_sweep_claimed": again["due"],
         })  # fmt: skip
     finally:
         connection.close()

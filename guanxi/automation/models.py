@@ -34,6 +34,7 @@ class TriggerType(models.TextChoices):
 
 
 class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")  # claimed by a sweep; its actions run in the worker next
     SUCCEEDED = "succeeded", _("Succeeded")
     FAILED = "failed", _("Failed, will retry")
     DEAD = "dead", _("Failed, gave up")

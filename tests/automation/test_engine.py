@@ -125,7 +125,49 @@ def test_relative_time_rule_fires_once_per_last_order_whatever_the_number_of_swe
     Order.objects.create(customer=due, number="N-again", ordered_at=now + dt.timedelta(days=1),
                          amount=decimal.Decimal("10"), status=OrderStatus.PAID)  # fmt: skip
     sweeps.sweep(now + dt.timedelta(days=32))
-    assert RuleRun.objects.filter(rule=rule, object_id=due.pk).count() == 2
+    drain(queue)
+    assert RuleRun.objects.filter(rule=rule, object_id=due.pk, status=RunStatus.SUCCEEDED).count() == 2
+    assert Task.objects.filter(customer=due, title__startswith="复购提醒").count() == 2
+
+
+def test_a_sweeps_claims_lost_with_the_queue_are_performed_once_by_the_next_sweep_or_after_the_lease(
+    org, queue
+):
+    """A sweep claims (QUEUED run rows) and hands the claims to the worker. Claims whose tasks were
+    lost (a worker killed, a queue flushed) are handed over again by the next sweep, or performed by
+    the retry sweep once their lease is over; a claim is performed at most once either way."""
+    rule = _rule(
+        org, name="30天未复购", trigger={"type": "relative_time", "field": "last_order_at", "days": 30},
+        actions=[{"type": "create_task", "title": "复购提醒 {{ customer.name }}"}],
+    )  # fmt: skip
+    now = timezone.now()
+    customers = [make_customer(org.rep_e1, name=f"到期{i}") for i in range(3)]
+    for customer in customers:
+        Order.objects.create(customer=customer, number=f"Q{customer.pk}", ordered_at=now - dt.timedelta(days=31),
+                             amount=decimal.Decimal("10"), status=OrderStatus.PAID)  # fmt: skip
+    drain(queue)
+    assert sweeps.sweep_rule(rule, now) == {"due": 3, "queued": 3}
+    assert set(RuleRun.objects.filter(rule=rule).values_list("status", flat=True)) == {RunStatus.QUEUED}
+    queue.flush()  # the claims' tasks are lost
+    assert not Task.objects.filter(title__startswith="复购提醒").exists()
+    assert sweeps.sweep_rule(rule, now) == {"due": 0, "queued": 3}  # no new claim; the old ones again
+    drain(queue)
+    drain(queue)
+    assert Task.objects.filter(title__startswith="复购提醒").count() == 3
+    assert set(RuleRun.objects.filter(rule=rule).values_list("status", "attempts")) == {
+        (RunStatus.SUCCEEDED, 1)
+    }
+    assert engine.perform_queued(list(RuleRun.objects.values_list("pk", flat=True))) == 0  # done: skipped
+
+    later = make_customer(org.rep_e1, name="到期晚")
+    Order.objects.create(customer=later, number="Q-late", ordered_at=now - dt.timedelta(days=31),
+                         amount=decimal.Decimal("10"), status=OrderStatus.PAID)  # fmt: skip
+    drain(queue)
+    assert sweeps.sweep_rule(rule, now)["due"] == 1
+    queue.flush()
+    assert engine.retry_due(now) == 0  # within the lease: left to the queue
+    assert engine.retry_due(now + sweeps.QUEUED_LEASE) == 1
+    assert Task.objects.filter(customer=later, title__startswith="复购提醒").count() == 1
 
 
 def test_a_failing_action_is_recorded_retried_and_does_not_hold_up_other_rules(org, queue, settings):

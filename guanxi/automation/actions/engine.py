@@ -29,6 +29,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from huey.contrib.djhuey import db_task
 
 from guanxi.automation import conditions as cond
 from guanxi.automation import templating
@@ -198,8 +199,10 @@ def _cut(rule: Rule, obj_id: int, event: Event, reason: str) -> None:
 # --------------------------------------------------------------------------- retries and waits
 
 
-def _continue(run_id: int, *, status: str, now: dt.datetime) -> bool:
-    """Continue a FAILED run (retry from its failed step) or a WAITING one (after its wait)."""
+def _continue(run_id: int, *, status: str, now: dt.datetime, cache: dict | None = None) -> bool:
+    """Continue a FAILED run (retry from its failed step), a WAITING one (after its wait) or perform
+    a QUEUED one (a sweep's claim). `cache` keeps catalogues and actors across a batch of runs."""
+    cache = {} if cache is None else cache
     started = time.perf_counter()
     try:
         with transaction.atomic():
@@ -212,7 +215,9 @@ def _continue(run_id: int, *, status: str, now: dt.datetime) -> bool:
             if run is None:
                 return False
             rule = run.rule
-            catalogue = Catalogue(rule.object_type)
+            catalogue = cache.get(rule.object_type) or cache.setdefault(
+                rule.object_type, Catalogue(rule.object_type)
+            )
             obj = catalogue.load(run.object_id)
             if obj is None:
                 run.status, run.error, run.updated_at = RunStatus.DEAD, "the record no longer exists", now
@@ -220,8 +225,12 @@ def _continue(run_id: int, *, status: str, now: dt.datetime) -> bool:
                 return True
             start = run.resume_step  # 0 for a firing that failed before any wait: it rolled back whole
             event = Event.objects.filter(pk=run.event_id).first() if run.event_id else None
-            _perform(rule, run, obj, catalogue, start=start, now=now, event=event)
-            run.attempts += 1 if status == RunStatus.FAILED else 0
+            if ("actor", rule.pk) not in cache:
+                cache[("actor", rule.pk)] = _actor_or_none(rule)
+            _perform(
+                rule, run, obj, catalogue, start=start, now=now, event=event, actor=cache[("actor", rule.pk)]
+            )
+            run.attempts += 1 if status in (RunStatus.FAILED, RunStatus.QUEUED) else 0
             run.error = ""
             run.next_attempt_at = None
             run.duration_ms += int((time.perf_counter() - started) * 1000)
@@ -244,17 +253,55 @@ def _continue(run_id: int, *, status: str, now: dt.datetime) -> bool:
 
 
 def retry_due(now: dt.datetime | None = None, limit: int = 500) -> int:
-    """Retry failed runs whose back-off has passed and continue runs whose wait is over."""
+    """Retry failed runs whose back-off has passed, continue runs whose wait is over and perform
+    claims (QUEUED) no worker performed within their lease."""
     now = now or timezone.now()
     done = 0
-    for status, field in ((RunStatus.FAILED, "next_attempt_at"), (RunStatus.WAITING, "resume_at")):
+    cache: dict = {}
+    for status, field in (
+        (RunStatus.FAILED, "next_attempt_at"), (RunStatus.WAITING, "resume_at"), (RunStatus.QUEUED, "next_attempt_at")
+    ):  # fmt: skip
         ids = list(
             RuleRun.objects.filter(status=status, **{f"{field}__lte": now})
             .order_by(field)
             .values_list("pk", flat=True)[:limit]
         )
-        done += sum(1 for run_id in ids if _continue(run_id, status=status, now=now))
+        done += sum(1 for run_id in ids if _continue(run_id, status=status, now=now, cache=cache))
     return done
+
+
+PERFORM_BATCH = 100
+
+
+def perform_queued(run_ids: list[int], now: dt.datetime | None = None) -> int:
+    """Perform claimed runs (QUEUED): each in its own transaction with its effects, at most once
+    (a run another worker holds or has done is skipped). Returns how many this call performed."""
+    cache: dict = {}
+    return sum(
+        1
+        for run_id in run_ids
+        if _continue(run_id, status=RunStatus.QUEUED, now=now or timezone.now(), cache=cache)
+    )
+
+
+@db_task()
+def perform_queued_task(run_ids: list[int]) -> int:
+    return perform_queued(run_ids)
+
+
+def enqueue_queued(run_ids: list[int]) -> None:
+    """Hand claimed runs to the worker once the claiming transaction commits (batches of
+    `PERFORM_BATCH`). A queue that is down loses nothing: `retry_due` picks them up."""
+
+    def send() -> None:
+        try:
+            for i in range(0, len(run_ids), PERFORM_BATCH):
+                perform_queued_task(run_ids[i : i + PERFORM_BATCH])
+        except Exception:  # noqa: BLE001
+            log.exception("could not queue %d automation run(s); the retry sweep will", len(run_ids))
+
+    if run_ids:
+        transaction.on_commit(send)
 
 
 def retry_now(run_ids: list[int], *, actor, now: dt.datetime | None = None) -> int:

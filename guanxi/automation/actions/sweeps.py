@@ -17,19 +17,21 @@ import datetime as dt
 import logging
 from typing import Any
 
+from django.db import transaction
 from django.db.models import DateTimeField, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone
 from huey import crontab
 
 from guanxi.automation import conditions as cond
-from guanxi.automation.actions.engine import fire, rule_actor
+from guanxi.automation.actions import engine
 from guanxi.automation.actions.rules import CRON_FIELDS
 from guanxi.automation.fields import Catalogue
-from guanxi.automation.models import Rule, RuleRun, TriggerType
+from guanxi.automation.models import Rule, RuleRun, RunStatus, TriggerType
 from guanxi.customization.models import FieldType
 
 CHUNK = 50_000
+QUEUED_LEASE = dt.timedelta(minutes=2)  # a claim no worker performed by then is picked up again
 log = logging.getLogger(__name__)
 
 
@@ -97,34 +99,58 @@ def matching(rule: Rule, catalogue: Catalogue, now: dt.datetime) -> tuple[QueryS
 
 
 def sweep_rule(rule: Rule, now: dt.datetime | None = None, *, chunk: int = CHUNK) -> dict[str, int]:
-    """Fire a relative-time or schedule rule on every due record (chunked by id range)."""
+    """Claim every due record of a relative-time or schedule rule (chunked by id range) and hand the
+    claims to the worker, which performs them (`engine.perform_queued`).
+
+    A claim is the run-log row itself, inserted QUEUED for each due (record, occurrence) in one
+    statement per chunk; the unique key drops those claimed before, by this sweep or another. The
+    actions then run as a firing does, in one transaction with the row turning SUCCEEDED, so the
+    run log still says exactly what took effect: a worker killed mid-way leaves QUEUED rows, which
+    the next sweep hands over again and `retry_due` picks up after `QUEUED_LEASE`."""
     now = now or timezone.now()
     catalogue = Catalogue(rule.object_type)
     qs, group = matching(rule, catalogue, now)
     spec = catalogue.get(rule.trigger["field"]) if rule.trigger_type == TriggerType.RELATIVE_TIME else None
     slot = _slot(now) if rule.trigger_type == TriggerType.SCHEDULE else None
-    stats = {"due": 0, "fired": 0}
-    actor = rule_actor(rule)
+    stats = {"due": 0, "queued": 0}
     bounds = catalogue.base().aggregate(lo=Min("pk"), hi=Max("pk"))
     if bounds["lo"] is None:
         return stats
+    lease = now + QUEUED_LEASE
+    # Claims a killed worker left behind (the finding query below skips records already claimed).
+    left = list(RuleRun.objects.filter(rule=rule, status=RunStatus.QUEUED).values_list("pk", flat=True))
+    engine.enqueue_queued(left)
+    stats["queued"] = len(left)
     for start in range(bounds["lo"], bounds["hi"] + 1, chunk):
         records = list(qs.filter(pk__gte=start, pk__lt=start + chunk).order_by("pk"))
         if not records:
             continue
-        done = set(
+        wanted = {obj.pk: slot or _occurrence(rule, spec, catalogue.value(spec, obj), now) for obj in records}
+        claimed = set(
             RuleRun.objects.filter(
-                rule=rule, object_type=rule.object_type, object_id__in=[r.pk for r in records]
+                rule=rule, object_type=rule.object_type, object_id__in=list(wanted)
             ).values_list("object_id", "occurrence")
         )
-        for obj in records:
-            occurrence = slot or _occurrence(rule, spec, catalogue.value(spec, obj), now)
-            if (obj.pk, occurrence) in done:
-                continue
-            stats["due"] += 1
-            seen = cond.seen(group, obj, catalogue)
-            if fire(rule, obj, catalogue, occurrence=occurrence, now=now, seen=seen, actor=actor):
-                stats["fired"] += 1
+        new = [obj for obj in records if (obj.pk, wanted[obj.pk]) not in claimed]
+        if not new:
+            continue
+        with transaction.atomic():
+            RuleRun.objects.bulk_create(
+                [RuleRun(rule=rule, version=rule.version, object_type=rule.object_type, object_id=obj.pk,
+                         occurrence=wanted[obj.pk][:80], status=RunStatus.QUEUED,
+                         seen=cond.seen(group, obj, catalogue), attempts=0, next_attempt_at=lease,
+                         created_at=now, updated_at=now) for obj in new],
+                batch_size=1000, ignore_conflicts=True,
+            )  # fmt: skip
+            queued = list(
+                RuleRun.objects.filter(
+                    rule=rule, object_type=rule.object_type, object_id__in=[obj.pk for obj in new],
+                    status=RunStatus.QUEUED, created_at=now,
+                ).values_list("pk", flat=True)
+            )  # fmt: skip
+            engine.enqueue_queued(queued)
+        stats["due"] += len(queued)
+        stats["queued"] += len(queued)
     return stats
 
 
