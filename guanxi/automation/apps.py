@@ -8,4 +8,6 @@ class AutomationConfig(AppConfig):
     verbose_name = _("Automation")
 
     def ready(self) -> None:
-        from guanxi.automation import subscribers, tasks  # noqa: F401  (registers subscribers and worker tasks)
+        from guanxi.automation import panels, subscribers, tasks  # noqa: F401  (registers subscribers and worker tasks)
+
+        panels.register()  # "Run a rule" on the selected customers of the customer list

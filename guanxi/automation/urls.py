@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.rule_list, name="rules"),
     path("install/", views.install, name="install"),
     path("new/", views.rule_new, name="new"),
+    path("run-selected/", views.run_selected, name="run_selected"),
     path("filter-row/", views.filter_row, name="filter_row"),
     path("group/", views.condition_group, name="group"),
     path("step/", views.step, name="step"),

@@ -19,11 +19,12 @@ from django.views.decorators.http import require_POST
 from guanxi.automation import builder
 from guanxi.automation.actions import engine, rules
 from guanxi.automation.fields import OBJECT_TYPES, object_label
-from guanxi.automation.models import Rule, RuleRun, RunStatus
+from guanxi.automation.models import Rule, RuleRun, RunStatus, TriggerType
 from guanxi.automation.queries import live_rule, stats_for
 from guanxi.automation.templates import TEMPLATES
 from guanxi.core.converters import as_id
 from guanxi.core.exceptions import NotFound, require
+from guanxi.core.http import safe_next
 from guanxi.core.permissions import Perm
 from guanxi.customization import filter_builder
 from guanxi.customization.models import CustomObject
@@ -220,3 +221,22 @@ def run_manual(request, rule_id: int):
     stats = engine.run_manual(rule.pk, ids, actor=request.user)
     messages.success(request, _("%(selected)d selected, %(matched)d matched, %(fired)d fired.") % stats)
     return redirect("automation:rule", rule_id=rule.pk)
+
+
+@login_required
+@require_POST
+def run_selected(request):
+    """ "Run a rule" on the customers selected in the customer list (a manual rule), then back."""
+    require(request.user, Perm.SETTINGS_MANAGE)
+    back = safe_next(request, reverse("customers:list"))
+    rule = Rule.objects.filter(
+        pk=as_id(request.POST.get("rule_id")), deleted_at__isnull=True, enabled=True,
+        object_type=CustomObject.CUSTOMER, trigger__type=TriggerType.MANUAL,
+    ).first()  # fmt: skip
+    ids = [i for i in (as_id(v) for v in request.POST.getlist("customer_ids")) if i is not None]
+    if rule is None or not ids:
+        messages.error(request, _("Choose a rule and at least one customer."))
+        return redirect(back)
+    stats = engine.run_manual(rule.pk, ids, actor=request.user)
+    messages.success(request, _("%(selected)d selected, %(matched)d matched, %(fired)d fired.") % stats)
+    return redirect(back)

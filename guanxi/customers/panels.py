@@ -7,7 +7,9 @@ cannot import them. Each app registers what it shows on the page from its `AppCo
   (loaded in place by htmx from `customers:tab`, or directly with `?tab=<key>`);
 - `register_card(key, template, context_fn, slot, order, permission)`: a block always on the page, in
   one of three slots: `actions` (buttons in the page header), `side` (the narrow left column, under
-  the profile) or `main` (the wide column, above the tabs);
+  the profile) or `main` (the wide column, above the tabs); or, with the slot `list_bulk`, in the
+  customer list's bar of actions on the selected customers (its `context_fn` gets `customer=None`;
+  its submit buttons post the form `bulk-transfer` with `customer_ids` and `next`);
 - `register_timeline_source(key, template, entries_fn, order, permission)`: entries of the
   timeline tab; `entries_fn(request, customer, limit)` returns up to `limit` `(when, obj)` pairs and
   `template` renders one entry (it sees `item`, with `item.at` and `item.obj`).
@@ -47,6 +49,7 @@ class Slot(StrEnum):
     ACTIONS = "actions"  # the page header, next to Edit and Delete
     SIDE = "side"  # the left column, under the profile and contact points
     MAIN = "main"  # the wide column, above the tabs
+    LIST_BULK = "list_bulk"  # the customer list's bar of actions on the selected customers (no customer)
 
 
 @dataclass(frozen=True)
@@ -175,11 +178,12 @@ def tab_for(request, customer, key: str) -> Shown | None:
     return Shown(tab.key, tab.template, context, tab.label)
 
 
-def shown_cards(request, customer) -> dict[str, list[Shown]]:
-    """Every slot's cards for this request, in order, each with its context."""
+def shown_cards(request, customer, slots: Iterable[Slot] | None = None) -> dict[str, list[Shown]]:
+    """Every slot's cards (or those of `slots`) for this request, in order, each with its context."""
+    wanted = set(Slot) - {Slot.LIST_BULK} if slots is None else set(slots)
     cards: dict[str, list[Shown]] = {slot.value: [] for slot in Slot}
     for card in _sorted(registry.cards.values()):
-        if _allowed(request.user, card.permission):
+        if card.slot in wanted and _allowed(request.user, card.permission):
             context = card.context_fn(request, customer) if card.context_fn else {}
             cards[card.slot.value].append(Shown(card.key, card.template, context))
     return cards

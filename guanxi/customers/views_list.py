@@ -26,7 +26,7 @@ from guanxi.core.http import safe_next
 from guanxi.core.models import User
 from guanxi.core.permissions import Perm
 from guanxi.core.scopes import assignable_users
-from guanxi.customers import actions, exporting, queries
+from guanxi.customers import actions, exporting, panels, queries
 from guanxi.customers.models import Channel, CustomerKind, LifecycleStage, Tier
 from guanxi.customization import actions as customization
 from guanxi.customization import filter_builder
@@ -143,7 +143,10 @@ def customer_list(request, layout: str | None = None):
         "can_edit_view": state.view is not None
         and (state.view.owner_id == user.pk or user.has_perm_code(Perm.SETTINGS_MANAGE)),
         "assignable": assignable_users(user).order_by("username") if can_assign else [],
+        # Other apps' actions on the selected customers (automation: run a rule), see customers.panels.
+        "bulk_cards": panels.shown_cards(request, None, [panels.Slot.LIST_BULK])[panels.Slot.LIST_BULK],
     }
+    context["can_bulk"] = bool(can_assign or context["can_tag"] or context["bulk_cards"])
     if state.layout == "kanban":
         context["board"] = queries.kanban_board(user, state, registry, qs)
         context["can_move"] = context["can_tag"]

@@ -47,3 +47,44 @@ def test_a_rep_gets_403_on_every_automation_page(org):
     assert rep.post(f"/settings/automation/{rule.pk}/enabled/", {"enabled": "1"}).status_code == 403
     assert rep.post("/settings/automation/install/", {"key": "thank_you_after_purchase"}).status_code == 403
     assert Rule.objects.get().enabled is False and Rule.objects.count() == 1
+
+
+def test_run_a_manual_rule_on_the_customers_selected_in_the_list(org):
+    """The manual trigger, bulk: "Run rule" in the customer list's bar of actions on the selected
+    customers (settings.manage), firing once per selected customer that matches the conditions."""
+    from guanxi.engagement.models import Task
+
+    manual = rules.save_rule({
+        "name": "手动回访", "object_type": "customer", "enabled": True, "trigger": {"type": "manual"},
+        "conditions": {"all": [{"field": "city", "op": "eq", "value": "上海"}]},
+        "actions": [{"type": "create_task", "title": "回访 {{ customer.name }}"}]}, actor=org.admin)  # fmt: skip
+    rules.save_rule({"name": "新建即任务", "object_type": "customer", "enabled": True, "trigger": {"type": "created"},
+                     "actions": [{"type": "create_task", "title": "新客户"}]}, actor=org.admin)  # fmt: skip
+    shanghai = make_customer(org.rep_e1, name="上海客户", city="上海")
+    beijing = make_customer(org.rep_e1, name="北京客户", city="北京")
+    admin = _browser(org.admin)
+    page = admin.get("/customers/").content.decode()
+    assert (
+        'id="bulk-run-rule"' in page and "手动回访" in page and "新建即任务" not in page
+    )  # manual rules only
+    rep_page = _browser(org.rep_e1).get("/customers/").content.decode()
+    assert 'id="bulk-run-rule"' not in rep_page
+
+    back = "/customers/?tier=A"
+    response = admin.post("/settings/automation/run-selected/",
+                          {"rule_id": manual.pk, "customer_ids": [shanghai.pk, beijing.pk], "next": back})  # fmt: skip
+    assert response.status_code == 302 and response.url == back
+    assert list(Task.objects.filter(title__startswith="回访").values_list("customer_id", flat=True)) == [
+        shanghai.pk
+    ]
+    assert RuleRun.objects.filter(rule=manual).count() == 1
+    # a rep may not, an unknown or non-manual rule runs nothing, and an outside `next` is not followed
+    assert _browser(org.rep_e1).post("/settings/automation/run-selected/",
+                                     {"rule_id": manual.pk, "customer_ids": [beijing.pk]}).status_code == 403  # fmt: skip
+    other = Rule.objects.get(name="新建即任务")
+    response = admin.post("/settings/automation/run-selected/",
+                          {"rule_id": other.pk, "customer_ids": [beijing.pk], "next": "https://evil.example/"})  # fmt: skip
+    assert (
+        response.url == "/customers/"
+        and not RuleRun.objects.filter(rule=other, object_id=beijing.pk).exists()
+    )
