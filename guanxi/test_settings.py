@@ -4,6 +4,12 @@ import os
 import tempfile
 
 os.environ.setdefault("GUANXI_DATA_DIR", tempfile.mkdtemp(prefix="guanxi-test-"))
+# pytest-xdist: each worker of a run gets its own data dir under the run's (its SQLite database and
+# queue, uploaded files). A worker process a test starts inherits the worker's dir as it is.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER")
+if _xdist_worker and os.path.basename(os.environ["GUANXI_DATA_DIR"].rstrip("/")) != _xdist_worker:
+    os.environ["GUANXI_DATA_DIR"] = os.path.join(os.environ["GUANXI_DATA_DIR"], _xdist_worker)
+    os.makedirs(os.environ["GUANXI_DATA_DIR"], exist_ok=True)
 
 from guanxi.settings import *  # noqa: E402, F403
 from guanxi.settings import HUEY, QUEUE_URL  # noqa: E402

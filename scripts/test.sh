@@ -14,15 +14,18 @@ $BIN/ruff format --check .
 echo "== import contracts (import-linter, [tool.importlinter] in pyproject.toml)"
 $BIN/lint-imports
 
-# The two passes share nothing (own data dir, database and queue), so they run side by side: one per
-# core. Each writes its own log, printed whole when both are done.
+# The two passes share nothing (own data dir, database and queue), so they run side by side, each
+# with pytest-xdist workers (GUANXI_TEST_WORKERS, default 2: when one pass ends first, the other's
+# workers get both cores; each worker has its own data dir, database and queue, see test_settings).
+# Each pass writes its own log, printed whole when both are done.
 run() {
   local label=$1 log=$2; shift 2
   local data_dir
   data_dir=$(mktemp -d)
   {
     echo "== tests: $label"
-    env -u GUANXI_DATABASE_URL -u GUANXI_QUEUE_URL GUANXI_DATA_DIR="$data_dir" "$@" $BIN/pytest "${PYTEST_ARGS[@]}"
+    env -u GUANXI_DATABASE_URL -u GUANXI_QUEUE_URL GUANXI_DATA_DIR="$data_dir" "$@" $BIN/pytest \
+      -n "${GUANXI_TEST_WORKERS:-2}" --dist worksteal "${PYTEST_ARGS[@]}"
   } >"$log" 2>&1
   local status=$?
   rm -rf "$data_dir"

@@ -136,6 +136,11 @@ class Catalogue:
             return self._extra_specs[ref]
         return self.registry.get(ref)
 
+    def extras_named_in(self, text: str) -> list[str]:
+        """The related and computed fields whose name `text` (a rule's actions as JSON: templates,
+        branch conditions) mentions: what must be read with the record for its steps."""
+        return [ref for ref in self._extras if ref in text]
+
     def fields(self) -> list[FieldSpec]:
         return [*self.registry.fields(), *(self.get(ref) for ref in self._extras)]
 

@@ -126,6 +126,15 @@ def _converter(field: models.Field) -> Callable[[Any], Any] | None:
 COPY_FROM_ROWS = 20
 
 
+def jit_off() -> None:
+    """On PostgreSQL, turn JIT compilation off for the rest of the current transaction (call inside
+    `transaction.atomic()`). Set-based statements over an id range or an index pay 20-650 ms of
+    compiling per statement and gain nothing from it."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+
+
 def insert_rows(
     model: type[models.Model],
     fields: Sequence[str],

@@ -170,6 +170,27 @@ def test_a_sweeps_claims_lost_with_the_queue_are_performed_once_by_the_next_swee
     assert Task.objects.filter(customer=later, title__startswith="复购提醒").count() == 1
 
 
+def test_a_template_reads_computed_fields_its_conditions_do_not_name(org, queue):
+    """Records are read with the computed fields the rule's steps name (here the last order's amount
+    in a template), not only those its conditions name: on an event and when a sweep's claim is
+    performed."""
+    on_event = _rule(org, name="备注变更", trigger={"type": "updated", "fields": ["notes"]},
+                     actions=[{"type": "create_task", "title": "事件 {{ customer.last_order_amount }}"}])  # fmt: skip
+    _rule(org, name="30天", trigger={"type": "relative_time", "field": "last_order_at", "days": 30},
+          actions=[{"type": "create_task", "title": "定时 {{ customer.last_order_amount }}"}])  # fmt: skip
+    customer = make_customer(org.rep_e1, name="金额客户")
+    Order.objects.create(customer=customer, number="AMT-1", ordered_at=timezone.now() - dt.timedelta(days=31),
+                         amount=decimal.Decimal("88.50"), status=OrderStatus.PAID)  # fmt: skip
+    drain(queue)
+    update_customer(customer.pk, {"notes": "改"}, actor=org.rep_e1)
+    drain(queue)
+    sweeps.sweep(timezone.now())
+    drain(queue)
+    titles = sorted(Task.objects.filter(customer=customer).values_list("title", flat=True))
+    assert titles == ["事件 88.50", "定时 88.50"]
+    assert RuleRun.objects.get(rule=on_event).status == RunStatus.SUCCEEDED
+
+
 def test_a_failing_action_is_recorded_retried_and_does_not_hold_up_other_rules(org, queue, settings):
     settings.AUTOMATION_RETRY_BASE_SECONDS = 0
     broken = _rule(org, name="坏规则", trigger={"type": "created"},

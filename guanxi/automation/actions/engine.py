@@ -19,6 +19,7 @@ event deeper than `GUANXI_AUTOMATION_MAX_DEPTH`. Both cuts are written to the ru
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 import traceback
@@ -218,7 +219,7 @@ def _continue(run_id: int, *, status: str, now: dt.datetime, cache: dict | None 
             catalogue = cache.get(rule.object_type) or cache.setdefault(
                 rule.object_type, Catalogue(rule.object_type)
             )
-            obj = catalogue.load(run.object_id)
+            obj = catalogue.load(run.object_id, step_refs(rule, catalogue))
             if obj is None:
                 run.status, run.error, run.updated_at = RunStatus.DEAD, "the record no longer exists", now
                 run.save(update_fields=["status", "error", "updated_at"])
@@ -454,11 +455,17 @@ class _Records:
             self.all_dirty, self.fresh = True, set()
 
 
+def step_refs(rule: Rule, catalogue: Catalogue) -> list[str]:
+    """The related and computed fields the rule's steps read (templates, branch conditions)."""
+    return catalogue.extras_named_in(json.dumps(rule.actions or [], ensure_ascii=False))
+
+
 def _handle_type(object_type: str, rules: list[Rule], batch: list[tuple[Event, tuple[str, ...]]]) -> int:
     catalogue = Catalogue(object_type)
     groups: dict[int, Any] = {}
     refs: set[str] = set()
     for rule in rules:
+        refs.update(step_refs(rule, catalogue))
         try:
             groups[rule.pk] = cond.parse(rule.conditions, catalogue, allow_changes=True)
             refs.update(cond.refs(groups[rule.pk]))
