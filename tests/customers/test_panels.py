@@ -62,8 +62,9 @@ def test_the_built_in_panels_come_from_their_apps_in_order():
     ]  # fmt: skip
     assert {c.key: c.template.split("/")[0] for c in panels.registry.cards.values()} == {
         "release_to_pool": "engagement", "follow_up_form": "engagement", "open_tasks": "engagement",
-        "approvals": "approvals",
+        "approvals": "approvals", "automation_run_rule": "automation",  # the last in the list's bulk bar
     }  # fmt: skip
+    assert panels.registry.cards["automation_run_rule"].slot == panels.Slot.LIST_BULK
     assert [s.key for s in sorted(panels.registry.timeline_sources.values(), key=lambda s: s.order)] == [
         "follow_up", "order", "change"
     ]  # fmt: skip
