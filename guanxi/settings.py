@@ -200,6 +200,10 @@ EVENT_RETRY_MAX_SECONDS = int(os.environ.get("GUANXI_EVENT_RETRY_MAX_SECONDS", s
 WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("GUANXI_WEBHOOK_RETRY_BASE_SECONDS", "30"))
 WEBHOOK_RETRY_WINDOW_SECONDS = float(os.environ.get("GUANXI_WEBHOOK_RETRY_WINDOW_SECONDS", str(24 * 3600)))
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("GUANXI_WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Outgoing webhooks connect to public addresses only (no loopback, private, link-local or reserved
+# address: a rule's webhook must not reach the server's own network). "1" allows them (a receiver on
+# the company LAN, the test suite's loopback receivers).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = os.environ.get("GUANXI_WEBHOOK_ALLOW_PRIVATE_NETWORKS", "") == "1"
 # Extra modules whose `@events.subscribe` handlers are registered at start-up by core's
 # AppConfig.ready() (comma-separated dotted paths; empty by default). A test and extension hook: the
 # worker-process tests (tests/core/test_event_bus_worker_process.py) give the real worker their

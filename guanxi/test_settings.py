@@ -14,6 +14,8 @@ if _xdist_worker and os.path.basename(os.environ["GUANXI_DATA_DIR"].rstrip("/"))
 from guanxi.settings import *  # noqa: E402, F403
 from guanxi.settings import HUEY, QUEUE_URL  # noqa: E402
 
+# The tests' webhook receivers listen on loopback (tests/webhooks/test_ssrf.py turns this off).
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A worker process started by a test may be pointed at the test's real SMTP server instead.
 EMAIL_BACKEND = os.environ.get("GUANXI_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
